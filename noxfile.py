@@ -1,0 +1,141 @@
+"""nox sessions for the robustlab monorepo.
+
+Sessions are generated in loops over ``packages/*``: adding ``packages/<name>/`` with a
+``pyproject.toml`` gives it ``tests-<name>`` and (for paper packages) ``reproduce-<name>``
+without touching this file.
+
+All sessions share ONE environment: the Python that runs nox (``venv_backend="none"``).
+PyTorch is several GB, so it is installed once into that environment (``pip install
+torch==2.14.1 torchvision==0.29.1``; a range works too) and never per session. The
+workspace packages are installed editable into it the first time a session needs them
+and again only when a ``pyproject.toml`` changes.
+
+    python -m venv .venv && . .venv/bin/activate
+    pip install nox "torch>=2.4,<2.15" "torchvision>=0.19,<0.30"
+    nox -s tests                       # the test command CI runs
+    nox -s reproduce-ctr -- --profile quick
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import nox
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).parent
+PACKAGES = sorted(p.parent for p in (ROOT / "packages").glob("*/pyproject.toml"))
+PAPER_PACKAGES = [p for p in PACKAGES if p.name != "core"]
+STAMP = ROOT / ".nox" / "installed.sha256"
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+def _dependency_group(name: str) -> list[str]:
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
+    out: list[str] = []
+    for item in groups[name]:
+        if isinstance(item, dict):
+            out += _dependency_group(item["include-group"])
+        else:
+            out.append(item)
+    return out
+
+
+def _install(session: nox.Session, groups: tuple[str, ...] = ("test",)) -> None:
+    """Install the workspace packages (editable) and the given dependency groups, once."""
+    key = "|".join(
+        [*groups, *(hashlib.sha256((p / "pyproject.toml").read_bytes()).hexdigest() for p in PACKAGES)]
+    )
+    stamp = STAMP.with_name(f"installed-{'-'.join(groups)}.sha256")
+    if stamp.exists() and stamp.read_text() == key:
+        return
+    pip = ["python", "-m", "pip", "install", "--quiet"]
+    session.run(*pip, "setuptools>=68", "wheel")
+    deps = [d for g in groups for d in _dependency_group(g)]
+    editable = [arg for p in PACKAGES for arg in ("-e", str(p))]
+    session.run(*pip, "--no-build-isolation", *editable, *deps)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.write_text(key)
+
+
+def _pytest(session: nox.Session, paths: list[Path], marker: str) -> None:
+    args = session.posargs or []
+    session.run("python", "-m", "pytest", "-m", marker, *map(str, paths), *args)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Default test suite of every package (slow tests excluded)."""
+    _install(session)
+    _pytest(session, [p / "tests" for p in PACKAGES], "not slow")
+
+
+@nox.session(name="tests-slow")
+def tests_slow(session: nox.Session) -> None:
+    """Only the tests marked slow (minutes each: real training runs, long attacks)."""
+    _install(session)
+    _pytest(session, [p / "tests" for p in PACKAGES], "slow")
+
+
+def _make_package_tests(pkg: Path) -> None:
+    @nox.session(name=f"tests-{pkg.name}")
+    def _session(session: nox.Session) -> None:
+        _install(session)
+        _pytest(session, [pkg / "tests"], "not slow")
+
+    _session.__doc__ = f"Default test suite of packages/{pkg.name}."
+
+
+def _make_reproduce(pkg: Path) -> None:
+    @nox.session(name=f"reproduce-{pkg.name}")
+    def _session(session: nox.Session) -> None:
+        _install(session, groups=())
+        session.run("python", "-m", "robustlab", "data", "ensure", "fashion-mnist")
+        session.run("python", "-m", "robustlab", "reproduce", pkg.name, *session.posargs)
+
+    _session.__doc__ = (
+        f"Reproduce the tables of {pkg.name} (-- --profile quick|fmnist|paper --tables 1,3 --device cpu)."
+    )
+
+
+for _pkg in PACKAGES:
+    _make_package_tests(_pkg)
+for _pkg in PAPER_PACKAGES:
+    _make_reproduce(_pkg)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    _install(session, groups=("lint",))
+    session.run("python", "-m", "ruff", "check", ".")
+    session.run("python", "-m", "ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy on robustlab-core."""
+    _install(session, groups=("typecheck",))
+    session.run("python", "-m", "mypy", "packages/core/src/robustlab/core")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with the obvious alternatives; writes bench/results/*.json."""
+    _install(session)
+    session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Cross-paper comparison report from the runs directory (-- --runs-dir runs)."""
+    _install(session, groups=())
+    session.run("python", "-m", "robustlab", "compare", *session.posargs)
