@@ -1,0 +1,1 @@
+"""Benchmarks of robustlab against the obvious alternatives (torchattacks, plain PyTorch loops)."""
