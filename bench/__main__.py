@@ -26,14 +26,15 @@ def main() -> int:
         m.name[6:] for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")
     )
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", choices=[[], *names], help=f"benchmarks to run (default all: {names})"
-    )
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {names})")
     parser.add_argument(
         "--out", default="bench/results", help="output directory for the JSON files"
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(names))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; available: {names}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in args.names or names:
         start = time.perf_counter()
