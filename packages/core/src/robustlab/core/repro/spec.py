@@ -1,0 +1,353 @@
+"""The reproduction data model: cells, claims, tables, runs and the ``Paper`` interface.
+
+A paper package describes each published table as a :class:`TableSpec` (which measured metric of
+which run fills each printed cell, plus the paper's claims about the table) and the training and
+evaluation it needs as :class:`RunSpec` objects. Cells share runs: one training run fills many
+attack columns. :func:`robustlab.core.repro.reproduce` turns the specs into runs and a report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from robustlab.core.registry import Registry
+from robustlab.core.repro.published import CellRef, PublishedCell, published_index
+
+if TYPE_CHECKING:
+    from robustlab.core.eval import Suite
+    from robustlab.core.train import TrainConfig
+
+PROFILES = ("quick", "fmnist", "paper")
+KINDS = ("robust", "clean", "other")
+OPS = (">", ">=", "<", "<=")
+DEFAULT_TOLERANCE: dict[str, float | None] = {"clean": 1.5, "robust": 5.0, "other": None}
+"""Default |ours - paper| tolerance in accuracy points by cell kind (DESIGN.md, Profiles)."""
+
+ANALYSES: Registry[Callable[..., dict[str, float]]] = Registry("analysis")
+"""Post-training analyses ``fn(model, x, y, **kw) -> dict[str, float]`` merged into a run's metrics.
+
+``x`` is (N, C, H, W) float in [0, 1], ``y`` is (N,) int64: the run's first ``n_eval`` test
+examples on the run's device. Paper packages register theirs prefixed, e.g.
+``"ctr/wrong-class-below-threshold"``.
+"""
+
+
+def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell we measure: the ``metric`` of run ``run``, compared with the paper's value.
+
+    Attributes:
+        table, row, column: The published cell's ids, exactly as in the CSV.
+        run: Id of the :class:`RunSpec` that produces the value.
+        metric: Key in that run's flat metrics dict, e.g. "clean_acc", "acc/PGD eps=0.1",
+            "worst_case_acc", "count/below_threshold".
+        paper_value: The printed value (None where the paper printed none).
+        tolerance: Allowed |ours - paper|; None -> :data:`DEFAULT_TOLERANCE` of ``kind``.
+        kind: "clean" (accuracy on clean data), "robust" (accuracy under attack) or "other".
+    """
+
+    table: str
+    row: str
+    column: str
+    run: str
+    metric: str
+    paper_value: float | None
+    tolerance: float | None = None
+    kind: Literal["robust", "clean", "other"] = "robust"
+
+    def __post_init__(self) -> None:
+        _check(self.kind, KINDS, "Cell.kind")
+        if self.tolerance is not None and self.tolerance < 0:
+            raise ValueError(f"Cell.tolerance must be >= 0 or None, got {self.tolerance!r}")
+
+    @property
+    def ref(self) -> CellRef:
+        """(table, row, column)."""
+        return (self.table, self.row, self.column)
+
+    @property
+    def effective_tolerance(self) -> float | None:
+        """The cell's tolerance, or the default of its kind."""
+        return self.tolerance if self.tolerance is not None else DEFAULT_TOLERANCE[self.kind]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An ordering the paper claims between two cells.
+
+    Holds when ``lhs - rhs > margin`` (op ">"), ``>= margin`` (">="), ``lhs - rhs < -margin``
+    ("<") or ``<= -margin`` ("<="): a positive margin demands a clear gap, a negative one allows
+    slack.
+    """
+
+    lhs: CellRef
+    op: Literal[">", ">=", "<", "<="]
+    rhs: CellRef
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.op, OPS, "Comparison.op")
+        for side in (self.lhs, self.rhs):
+            if not (isinstance(side, tuple) and len(side) == 3):
+                raise ValueError(
+                    f"Comparison cells must be (table, row, column) tuples, got {side!r}"
+                )
+
+    def holds(self, lhs: float, rhs: float) -> bool:
+        """Whether the ordering holds for the two values."""
+        diff = lhs - rhs
+        if self.op == ">":
+            return diff > self.margin
+        if self.op == ">=":
+            return diff >= self.margin
+        if self.op == "<":
+            return diff < -self.margin
+        return diff <= -self.margin
+
+    def describe(self) -> str:
+        """E.g. "(1, PGD eps=0.1, MNIST/Ours) > (1, PGD eps=0.1, MNIST/CE)"."""
+        margin = f" + {self.margin:g}" if self.margin else ""
+        return f"{'/'.join(self.lhs)} {self.op} {'/'.join(self.rhs)}{margin}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the paper about a table, checked through its comparisons.
+
+    Attributes:
+        id: Short id, unique within the paper (e.g. "pc-beats-ce-whitebox").
+        text: The claim in words (e.g. "PC > CE on every white-box cell").
+        table: The table it is about.
+        comparisons: The orderings that make it true.
+        mode: "all" (every comparison must hold) or "any" (at least one).
+    """
+
+    id: str
+    text: str
+    table: str
+    comparisons: tuple[Comparison, ...]
+    mode: Literal["all", "any"] = "all"
+
+    def __post_init__(self) -> None:
+        _check(self.mode, ("all", "any"), "Claim.mode")
+        if not self.comparisons:
+            raise ValueError(f"claim {self.id!r} needs at least one Comparison")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A published table as measured cells plus the paper's claims about it."""
+
+    id: str
+    title: str
+    cells: tuple[Cell, ...]
+    claims: tuple[Claim, ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        refs = [c.ref for c in self.cells]
+        dup = {r for r in refs if refs.count(r) > 1}
+        if dup:
+            raise ValueError(f"table {self.id!r} lists cells twice: {sorted(dup)}")
+
+    def run_ids(self) -> list[str]:
+        """Ids of the runs its cells need, in first-use order."""
+        return list(dict.fromkeys(c.run for c in self.cells))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One model to train (in chained phases) and evaluate.
+
+    Attributes:
+        id: Unique within a profile; used as directory name (letters, digits, ``-_.=+`` only).
+        train: Training phases; phase i+1 starts from phase i's checkpoint (the runner sets
+            ``init_from``).
+        suite: Evaluation suite (a ``Suite``, or a registered suite name), or None for no attack
+            evaluation (metrics then come from training and analyses only).
+        n_eval: Evaluate on the first ``n_eval`` test examples (None: the whole test set).
+        eval_dataset: Test set name; None -> the last phase's training dataset.
+        analyses: (ANALYSES name, keyword arguments) pairs run after evaluation.
+        eval_batch_size: Batch size of the evaluation.
+        eval_seed: Seed of the attacks' randomness.
+    """
+
+    id: str
+    train: tuple[TrainConfig, ...]
+    suite: Suite | str | None
+    n_eval: int | None
+    eval_dataset: str | None = None
+    analyses: tuple[tuple[str, dict[str, Any]], ...] = ()
+    eval_batch_size: int = 256
+    eval_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.id or any(not (ch.isalnum() or ch in "-_.=+") for ch in self.id):
+            raise ValueError(
+                f"RunSpec.id {self.id!r} must be non-empty and use only letters, digits and -_.=+"
+            )
+        if not self.train:
+            raise ValueError(f"RunSpec {self.id!r} needs at least one training phase")
+        if self.n_eval is not None and self.n_eval <= 0:
+            raise ValueError(
+                f"RunSpec {self.id!r}: n_eval must be a positive int or None, got {self.n_eval!r}"
+            )
+
+    @property
+    def dataset(self) -> str:
+        """The test set the run is evaluated on."""
+        return self.eval_dataset or str(self.train[-1].dataset)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (what the run's config hash is computed over)."""
+        return {
+            "id": self.id,
+            "train": [to_jsonable(cfg) for cfg in self.train],
+            "suite": to_jsonable(self.suite),
+            "n_eval": self.n_eval,
+            "eval_dataset": self.dataset,
+            "analyses": [[name, to_jsonable(kw)] for name, kw in self.analyses],
+            "eval_batch_size": self.eval_batch_size,
+            "eval_seed": self.eval_seed,
+        }
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, tuples and mappings -> plain JSON types (unknown objects -> ``repr``)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return to_jsonable(obj.to_dict())
+    return repr(obj)
+
+
+class Paper:
+    """Base class of a paper package's ``PAPER`` object (duck typing works too).
+
+    Subclasses set the identity attributes and ``published``, and implement :meth:`tables` and
+    :meth:`runs`. :meth:`cell` builds a :class:`Cell` with the paper's value looked up.
+    """
+
+    name: str = ""
+    title: str = ""
+    authors: str = ""
+    venue: str = ""
+    url: str = ""
+    published: list[PublishedCell] = []  # noqa: RUF012 - overridden per paper
+
+    def tables(self, profile: str) -> list[TableSpec]:
+        """The tables reproduced under ``profile`` ("quick", "fmnist" or "paper")."""
+        raise NotImplementedError(f"{type(self).__name__} must implement tables(profile)")
+
+    def runs(self, profile: str) -> dict[str, RunSpec]:
+        """Every run the tables of ``profile`` need, by id."""
+        raise NotImplementedError(f"{type(self).__name__} must implement runs(profile)")
+
+    def describe_profile(self, profile: str) -> str:
+        """The budget statement shown at the top of the report."""
+        return f"{self.name} under the {profile!r} profile"
+
+    def published_value(self, table: str, row: str, column: str) -> float | None:
+        """The printed value of a cell.
+
+        Raises:
+            KeyError: if the cell is not in ``published`` (the message names it).
+        """
+        index = published_index(self.published)
+        try:
+            return index[(table, row, column)].value
+        except KeyError:
+            raise KeyError(
+                f"{self.name}: no published cell (table={table!r}, row={row!r}, column={column!r})"
+            ) from None
+
+    def cell(
+        self,
+        table: str,
+        row: str,
+        column: str,
+        run: str,
+        metric: str,
+        *,
+        tolerance: float | None = None,
+        kind: Literal["robust", "clean", "other"] = "robust",
+    ) -> Cell:
+        """A :class:`Cell` whose ``paper_value`` is read from ``published``."""
+        return Cell(
+            table,
+            row,
+            column,
+            run,
+            metric,
+            self.published_value(table, row, column),
+            tolerance,
+            kind,
+        )
+
+
+def check_paper(paper: Any, profile: str) -> tuple[list[TableSpec], dict[str, RunSpec]]:
+    """Validate a paper's specs: every cell names a known run, every claim names known cells.
+
+    Raises:
+        ValueError: naming the first inconsistency and how to fix it.
+    """
+    _check(profile, PROFILES, "profile")
+    tables = list(paper.tables(profile))
+    runs = dict(paper.runs(profile))
+    for key, spec in runs.items():
+        if key != spec.id:
+            raise ValueError(
+                f"{paper.name}: runs()[{key!r}] has id {spec.id!r}; keys must equal RunSpec.id"
+            )
+    ids = [t.id for t in tables]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{paper.name}: duplicate table ids in tables({profile!r}): {ids}")
+    refs = {c.ref for t in tables for c in t.cells}
+    for table in tables:
+        for cell in table.cells:
+            if cell.run not in runs:
+                raise ValueError(
+                    f"{paper.name} table {table.id}: cell {cell.ref} uses run {cell.run!r}, "
+                    f"which runs({profile!r}) does not define "
+                    f"(known: {', '.join(sorted(runs)) or 'none'})"
+                )
+        for claim in table.claims:
+            for comp in claim.comparisons:
+                for side in (comp.lhs, comp.rhs):
+                    if side not in refs:
+                        raise ValueError(
+                            f"{paper.name} claim {claim.id!r}: cell {side} is not a cell of any "
+                            f"table of profile {profile!r}; add it to a TableSpec or fix the "
+                            "reference"
+                        )
+    return tables, runs
+
+
+__all__ = [
+    "ANALYSES",
+    "DEFAULT_TOLERANCE",
+    "PROFILES",
+    "Cell",
+    "CellRef",
+    "Claim",
+    "Comparison",
+    "Paper",
+    "RunSpec",
+    "TableSpec",
+    "check_paper",
+    "to_jsonable",
+]
