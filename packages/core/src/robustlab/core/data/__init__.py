@@ -1,0 +1,30 @@
+"""Datasets as in-memory tensors: registry, offline-first loading, batching and augmentation.
+
+>>> from robustlab.core.data import load, info, BatchIterator
+>>> train = load("fashion-mnist", "train")          # x (60000, 1, 28, 28) float32 in [0, 1]
+>>> test = load("fashion-mnist", "test", n=1000)    # the first 1000 test images
+>>> it = BatchIterator(train.x, train.y, 128, seed=0, augment=info("cifar10").default_augment)
+>>> it.set_epoch(3); xb, yb = next(iter(it))
+
+Where files are looked for: :mod:`robustlab.core.data.sources`. Formats: :mod:`.formats`.
+"""
+
+from robustlab.core.data import builtin as _builtin  # noqa: F401  (registers the datasets)
+from robustlab.core.data.batches import BatchIterator, augment_batch, split_holdout
+from robustlab.core.data.catalog import DATASETS, DatasetSpec, find, info, load
+from robustlab.core.data.types import ArrayData, Augment, CorruptDataError, DatasetInfo
+
+__all__ = [
+    "DATASETS",
+    "ArrayData",
+    "Augment",
+    "BatchIterator",
+    "CorruptDataError",
+    "DatasetInfo",
+    "DatasetSpec",
+    "augment_batch",
+    "find",
+    "info",
+    "load",
+    "split_holdout",
+]
