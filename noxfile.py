@@ -58,7 +58,7 @@ def _install(session: nox.Session, groups: tuple[str, ...] = ("test",)) -> None:
     if stamp.exists() and stamp.read_text() == key:
         return
     pip = ["python", "-m", "pip", "install", "--quiet"]
-    session.run(*pip, "setuptools>=68", "wheel")
+    session.run(*pip, "setuptools>=77", "wheel")
     deps = [d for g in groups for d in _dependency_group(g)]
     editable = [arg for p in PACKAGES for arg in ("-e", str(p))]
     session.run(*pip, "--no-build-isolation", *editable, *deps)

@@ -221,7 +221,10 @@ class RunSpec:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, tuples and mappings -> plain JSON types (unknown objects -> ``repr``)."""
+    """Dataclasses, tuples and mappings -> plain JSON types.
+
+    Callables become ``"module:qualname"`` (stable across processes); other objects ``repr``.
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
@@ -232,6 +235,8 @@ def to_jsonable(obj: Any) -> Any:
         return obj
     if hasattr(obj, "to_dict"):
         return to_jsonable(obj.to_dict())
+    if callable(obj) and hasattr(obj, "__qualname__"):  # stable across processes, unlike repr
+        return f"{getattr(obj, '__module__', '?')}:{obj.__qualname__}"
     return repr(obj)
 
 
