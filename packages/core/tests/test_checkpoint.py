@@ -135,13 +135,13 @@ def test_truncated_file_error_names_file(tmp_path: Path, cut: float) -> None:
 def test_corrupt_and_missing_files(tmp_path: Path) -> None:
     bad = tmp_path / "junk.safetensors"
     bad.write_bytes(b"\x00" * 5)
-    with pytest.raises(CheckpointError, match="junk.safetensors"):
+    with pytest.raises(CheckpointError, match=r"junk\.safetensors"):
         load_checkpoint(bad)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.safetensors")
     path = save_checkpoint(tmp_path / "ok.safetensors", build("lenet5"))
     meta_path(path).write_text("{not json")
-    with pytest.raises(CheckpointError, match="meta.json"):
+    with pytest.raises(CheckpointError, match=r"meta\.json"):
         load_checkpoint(path)
 
 

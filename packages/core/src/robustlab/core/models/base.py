@@ -11,7 +11,7 @@ with ``mean=``/``std=``), so attacks always work in pixel space.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -78,7 +78,7 @@ class Classifier(nn.Module):
             keys onto ours (e.g. ``{"fc.": "head."}``); used by ``load_checkpoint`` by name.
     """
 
-    reference_key_map: dict[str, str] = {}
+    reference_key_map: ClassVar[dict[str, str]] = {}
 
     def __init__(self, feature_dim: int, num_classes: int) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ checkpoints load (``classifier.fc3.*`` -> ``head.*``).
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ class SmallCNN(Classifier):
         dropout: Drop probability of the dropout layer between FC1 and FC2 (0.5 in TRADES).
     """
 
-    reference_key_map = {"classifier.fc3.": "head."}
+    reference_key_map: ClassVar[dict[str, str]] = {"classifier.fc3.": "head."}
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +88,7 @@ class WideResNet(Classifier):
             TRADES/LBGAT/D2R checkpoints, which contain ``sub_block1.*`` keys, load strictly.
     """
 
-    reference_key_map = {"fc.": "head."}
+    reference_key_map: ClassVar[dict[str, str]] = {"fc.": "head."}
 
     def __init__(
         self,
