@@ -10,8 +10,10 @@ Where files are looked for: :mod:`robustlab.core.data.sources`. Formats: :mod:`.
 """
 
 from robustlab.core.data import builtin as _builtin  # noqa: F401  (registers the datasets)
+from robustlab.core.data import folders as _folders  # noqa: F401  (Tiny ImageNet, ImageNet)
 from robustlab.core.data.batches import BatchIterator, augment_batch, split_holdout
 from robustlab.core.data.catalog import DATASETS, DatasetSpec, find, info, load
+from robustlab.core.data.ensure import ensure
 from robustlab.core.data.types import ArrayData, Augment, CorruptDataError, DatasetInfo
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetSpec",
     "augment_batch",
+    "ensure",
     "find",
     "info",
     "load",

@@ -105,7 +105,7 @@ def _register_idx(name: str, tv_name: str, subdirs: tuple[str, ...], fix: str, u
     )
 
 
-_TV_FIX = "go online and run `robustlab data ensure {}` (torchvision download)"
+_TV_FIX = "go online and run `robustlab data ensure {}` (torchvision download, or download=True)"
 _register_idx(
     "mnist",
     "MNIST",
@@ -124,8 +124,8 @@ _register_idx(
     "fashion-mnist",
     "FashionMNIST",
     ("fashion-mnist", "FashionMNIST/raw", "FashionMNIST", "fashion_mnist", "fashion-mnist/raw"),
-    "`apt-get install dataset-fashion-mnist` (Debian, as root; or `robustlab data ensure "
-    "fashion-mnist`)",
+    "`apt-get install dataset-fashion-mnist` (Debian, as root), or go online and run "
+    "`robustlab data ensure fashion-mnist` (torchvision download)",
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 )
 

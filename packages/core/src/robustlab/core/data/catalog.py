@@ -124,12 +124,11 @@ def not_found_error(name: str, split: str, searched: list[Path], why: str) -> Da
     places = "; ".join(str(p) for p in searched) or "(nowhere)"
     return DataNotFoundError(
         f"dataset {name!r} ({split} split) not found. Searched: {places}. {why} "
-        f"Fix: {spec.fix}; or put the files under $ROBUSTLAB_DATA (e.g. "
-        f"$ROBUSTLAB_DATA/{spec.subdirs[0]}) or pass root=; or go online and use download=True."
+        f"Fix: {spec.fix}; or put the files under $ROBUSTLAB_DATA/{spec.subdirs[0]} or pass root=."
     )
 
 
-def _try_download(
+def try_download(
     spec: DatasetSpec, split: str, root: str | os.PathLike[str] | None, download: bool | None
 ) -> str:
     """Download when allowed; return why no download happened ("" if it succeeded)."""
@@ -195,7 +194,7 @@ def load(
     opts = spec.resolve_options(options)
     directory, searched = find(name, split, root)
     if directory is None:
-        why = _try_download(spec, split, root, download)
+        why = try_download(spec, split, root, download)
         directory, searched = find(name, split, root)
         if directory is None:
             raise not_found_error(name, split, searched, why or "Downloaded files not found.")

@@ -102,10 +102,13 @@ def network_available(url: str) -> bool:
 
     Name resolution has no timeout of its own, so the probe runs in a daemon thread that is
     abandoned after the timeout. Results are remembered per host for the process lifetime.
-    ``ROBUSTLAB_OFFLINE=1`` makes this return False without probing.
+    ``ROBUSTLAB_OFFLINE=1`` makes this return False without probing; with an HTTP(S) proxy
+    configured it returns True (the download itself will go through the proxy).
     """
     if os.environ.get("ROBUSTLAB_OFFLINE", "").strip() not in ("", "0"):
         return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return True  # direct connections may be blocked behind a proxy; let urllib try
     parsed = urlparse(url)
     host = parsed.hostname or ""
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
