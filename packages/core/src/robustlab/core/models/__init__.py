@@ -4,7 +4,17 @@ Every model exposes ``features(x) -> (B, D)``, a replaceable ``head`` and ``forw
 One architecture family per module; importing this package registers them all in ``MODELS``.
 """
 
-from robustlab.core.models import lenet, smallcnn, wide_resnet  # noqa: F401  (register the zoo)
+from robustlab.core.models import (  # noqa: F401  (importing registers the zoo)
+    cnn,
+    lenet,
+    preact_resnet,
+    resnet,
+    resnet_cifar,
+    smallcnn,
+    vgg,
+    wide_resnet,
+    wrn_imagenet,
+)
 from robustlab.core.models.base import Classifier, Normalize
 from robustlab.core.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from robustlab.core.models.drop import Disout, DropBlock, DropConnectLinear, Dropout
