@@ -184,11 +184,11 @@ def test_build_options_and_heads() -> None:
         build("mnistnet", dropuot=0.1)
     with pytest.raises(ConfigError, match="head_opts= needs head="):
         build("lenet5", head_opts={"k": 2})
-    with pytest.raises(ValueError, match="unknown head kind 'msdd'.*msd"):
+    with pytest.raises(ValueError, match=r"unknown head kind 'msdd'.*msd"):
         build("lenet5", head="msdd")
 
 
 def test_unknown_model_lists_names() -> None:
-    with pytest.raises(UnknownNameError, match="Did you mean 'resnet18'.*lenet5.*wrn-34-10"):
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'resnet18'.*lenet5.*wrn-34-10"):
         build("resnet-18")
     assert "lenet5" in MODELS and set(LIGHT) | set(HEAVY) == set(ALL)
