@@ -37,8 +37,11 @@ def test_round_trip_weights_and_meta(tmp_path: Path) -> None:
     assert not _same(src, dst)
     loaded, meta = load_checkpoint(path, dst)
     assert loaded is dst and _same(src, dst)
-    assert meta["meta"] == {"epoch": 3, "lr": 0.1}
-    assert meta["model"]["name"] == "lenet5" and meta["environment"]["torch"] == torch.__version__
+    info = meta.pop("_checkpoint")
+    assert meta == {"epoch": 3, "lr": 0.1}
+    assert info["model"]["name"] == "lenet5" and info["environment"]["torch"] == torch.__version__
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint(tmp_path / "r.safetensors", src, {"_checkpoint": 1})
     x = torch.rand(3, 1, 28, 28)
     src.eval(), dst.eval()
     assert torch.equal(src(x), dst(x))
@@ -51,17 +54,24 @@ def test_load_model_rebuilds_from_metadata_and_embedded_header(tmp_path: Path) -
     path = save_checkpoint(tmp_path / "m.safetensors", src, {})
     meta_path(path).unlink()  # the metadata is also embedded in the safetensors header
     model, meta = load_model(path)
-    assert model.num_classes == 7 and _same(src, model) and meta["model"]["num_classes"] == 7
+    assert (
+        model.num_classes == 7
+        and _same(src, model)
+        and meta["_checkpoint"]["model"]["num_classes"] == 7
+    )
 
 
-def test_module_prefix_is_stripped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("prefix", ["module.", "_orig_mod."])
+def test_wrapper_prefix_is_stripped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, prefix: str
+) -> None:
     src = _perturbed("lenet5", 2)
-    sd = {f"module.{k}": v for k, v in src.state_dict().items()}
+    sd = {f"{prefix}{k}": v for k, v in src.state_dict().items()}
     path = save_checkpoint(tmp_path / "dp.safetensors", sd)
     dst = build("lenet5")
     with caplog.at_level(logging.INFO):
         load_checkpoint(path, dst)
-    assert _same(src, dst) and "module." in caplog.text
+    assert _same(src, dst) and prefix in caplog.text
 
 
 def test_reference_names_are_mapped(tmp_path: Path) -> None:
@@ -166,5 +176,5 @@ def test_legacy_torch_state_dicts(tmp_path: Path) -> None:
 def test_sidecar_is_valid_json_and_write_is_atomic(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "sub" / "m.safetensors", build("lenet5"), {"k": [1, 2]})
     meta = json.loads(meta_path(path).read_text())
-    assert meta["format_version"] == 1 and meta["meta"] == {"k": [1, 2]}
+    assert meta["_checkpoint"]["format_version"] == 1 and meta["k"] == [1, 2]
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]

@@ -3,13 +3,15 @@
 ``save_checkpoint("run/model.safetensors", model, meta)`` writes
 
 * ``run/model.safetensors`` — the state dict (the metadata JSON is also embedded in its header),
-* ``run/model.meta.json`` — the metadata: the caller's ``meta``, the model's build config
-  (``model``), library versions and git SHA (``environment``), and the format version.
+* ``run/model.meta.json`` — the metadata: the caller's ``meta`` keys at top level, plus one
+  reserved key ``_checkpoint`` holding the format version, creation time, the model's build
+  config (``model``) and library versions / git SHA (``environment``).
 
 ``load_checkpoint(path, model)`` checks the keys strictly. Known foreign layouts are handled by
 name, each with a log line, never by ``strict=False``:
 
-* the ``module.`` prefix of ``DataParallel``/``DistributedDataParallel`` checkpoints;
+* the ``module.`` prefix of ``DataParallel``/``DistributedDataParallel`` checkpoints and the
+  ``_orig_mod.`` prefix of ``torch.compile``d models;
 * the reference implementation's layer names (``Classifier.reference_key_map``, e.g. ``fc.`` ->
   ``head.``);
 * TRADES' unused ``sub_block1.*`` WideResNet keys, dropped only when the target has no
@@ -38,12 +40,21 @@ from torch import nn
 from robustlab.core.errors import CheckpointError
 from robustlab.core.utils import atomic_write_bytes, atomic_write_json, environment_info, get_logger
 
-__all__ = ["FORMAT_VERSION", "load_checkpoint", "load_model", "meta_path", "save_checkpoint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "RESERVED_KEY",
+    "load_checkpoint",
+    "load_model",
+    "meta_path",
+    "save_checkpoint",
+]
 
 log = get_logger(__name__)
 
 FORMAT_VERSION = 1
 _META_KEY = "robustlab_meta"
+RESERVED_KEY = "_checkpoint"
+_WRAPPER_PREFIXES = {"module.": "DataParallel", "_orig_mod.": "torch.compile"}
 _LEGACY_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 
@@ -76,23 +87,27 @@ def save_checkpoint(
         path: Target file, conventionally ``*.safetensors``.
         model_or_state_dict: A model (its ``state_dict()`` is saved; a :class:`Classifier`'s build
             config is recorded so :func:`load_model` can rebuild it) or a tensor state dict.
-        meta: JSON-serialisable metadata (config, epoch, metrics...).
+        meta: JSON-serialisable metadata (config, epoch, metrics...); ``load_checkpoint`` returns
+            it with the reserved key ``_checkpoint`` added.
 
     Returns:
         The weights path.
     """
     path = Path(path)
+    meta = dict(meta or {})
+    if RESERVED_KEY in meta:
+        raise ValueError(f"meta key {RESERVED_KEY!r} is reserved for the checkpoint's own metadata")
     tensors = _tensor_state(model_or_state_dict)
-    full: dict[str, Any] = {
+    info: dict[str, Any] = {
         "format": "robustlab-checkpoint",
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": environment_info(),
-        "meta": meta or {},
     }
     config = getattr(model_or_state_dict, "build_config", None)
     if config:
-        full["model"] = config
+        info["model"] = config
+    full = {**meta, RESERVED_KEY: info}
     blob = json.dumps(full, sort_keys=True, default=str)
     atomic_write_bytes(path, st_save(tensors, metadata={_META_KEY: blob}))
     atomic_write_json(meta_path(path), json.loads(blob))
@@ -163,13 +178,14 @@ def _adapt_keys(
     """Apply the known, named foreign-layout fixes (see module docstring)."""
     target = model.state_dict()
     keys = set(target)
-    if (
-        sd
-        and all(k.startswith("module.") for k in sd)
-        and not any(k.startswith("module.") for k in keys)
-    ):
-        log.info("checkpoint %s: stripping the DataParallel 'module.' prefix", path)
-        sd = {k[len("module.") :]: v for k, v in sd.items()}
+    for prefix, wrapper in _WRAPPER_PREFIXES.items():
+        if (
+            sd
+            and all(k.startswith(prefix) for k in sd)
+            and not any(k.startswith(prefix) for k in keys)
+        ):
+            log.info("checkpoint %s: stripping the %s prefix %r", path, wrapper, prefix)
+            sd = {k[len(prefix) :]: v for k, v in sd.items()}
     key_map: dict[str, str] = getattr(model, "reference_key_map", {})
     for old, new in key_map.items():
         if any(k.startswith(old) for k in sd) and not any(k.startswith(new) for k in sd):
@@ -201,7 +217,7 @@ def _check_match(
     sd: dict[str, torch.Tensor], model: nn.Module, path: Path, meta: dict[str, Any], strict: bool
 ) -> None:
     target = model.state_dict()
-    saved_arch = (meta.get("model") or {}).get("name")
+    saved_arch = (meta.get(RESERVED_KEY, {}).get("model") or {}).get("name")
     model_arch = getattr(model, "arch", "")
     arch_note = (
         f" The checkpoint was saved from model {saved_arch!r}; the target is {model_arch!r}."
@@ -257,8 +273,9 @@ def load_checkpoint(
             in a warning instead; shape mismatches and a different architecture are always errors.
 
     Returns:
-        ``(state_dict, meta)`` without a model, ``(model, meta)`` with one. ``meta`` is the full
-        metadata (``meta["meta"]`` is what the caller saved; ``{}`` for legacy files).
+        ``(state_dict, meta)`` without a model, ``(model, meta)`` with one. ``meta`` is what the
+        caller saved plus ``meta["_checkpoint"]`` (format, environment, model build config);
+        ``{}`` for legacy files without a sidecar.
 
     Raises:
         CheckpointError: missing, truncated or corrupt file; keys or shapes that do not match.
@@ -286,7 +303,7 @@ def load_model(path: str | os.PathLike[str], **overrides: Any) -> tuple[nn.Modul
     from robustlab.core.models.zoo import build
 
     _, meta = _read(Path(path))
-    config = dict(meta.get("model") or {})
+    config = dict(meta.get(RESERVED_KEY, {}).get("model") or {})
     if "name" not in config:
         raise CheckpointError(
             f"checkpoint {path} records no model configuration; build the model yourself and "
