@@ -13,7 +13,7 @@ from robustlab.core.data import builtin as _builtin  # noqa: F401  (registers th
 from robustlab.core.data import folders as _folders  # noqa: F401  (Tiny ImageNet, ImageNet)
 from robustlab.core.data.batches import BatchIterator, augment_batch, split_holdout
 from robustlab.core.data.catalog import DATASETS, DatasetSpec, find, info, load
-from robustlab.core.data.ensure import ensure
+from robustlab.core.data.provision import ensure
 from robustlab.core.data.types import ArrayData, Augment, CorruptDataError, DatasetInfo
 
 __all__ = [
