@@ -8,6 +8,8 @@ our values and renders the report (see ``packages/core/README.md``, "Reproductio
 
 from robustlab.core.repro.claims import ClaimResult, ComparisonResult, Verdict, evaluate_claim
 from robustlab.core.repro.published import CellRef, PublishedCell, load_published, parse_value
+from robustlab.core.repro.results import CellResult, ReproReport, TableResult, collect
+from robustlab.core.repro.runner import default_profile, reproduce
 from robustlab.core.repro.spec import (
     ANALYSES,
     DEFAULT_TOLERANCE,
@@ -27,17 +29,23 @@ __all__ = [
     "PROFILES",
     "Cell",
     "CellRef",
+    "CellResult",
     "Claim",
     "ClaimResult",
     "Comparison",
     "ComparisonResult",
     "Paper",
     "PublishedCell",
+    "ReproReport",
     "RunSpec",
+    "TableResult",
     "TableSpec",
     "Verdict",
     "check_paper",
+    "collect",
+    "default_profile",
     "evaluate_claim",
     "load_published",
     "parse_value",
+    "reproduce",
 ]

@@ -1,0 +1,67 @@
+"""``robustlab reproduce PAPER``: train/evaluate what a paper's tables need and render the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from robustlab.core.repro.spec import PROFILES
+
+
+def parse_tables(text: str | None) -> list[str] | None:
+    """ "1,3" -> ["1", "3"]; None/"" -> None (all tables)."""
+    if not text:
+        return None
+    ids = [t.strip() for t in text.split(",") if t.strip()]
+    if not ids:
+        raise ValueError(
+            f"--tables {text!r} names no table; write ids separated by commas, e.g. 1,3"
+        )
+    return ids
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce a paper's tables (skips finished runs, resumes interrupted ones)",
+        description="Train and evaluate every missing run of a paper's tables under "
+        "RUNS_DIR/<paper>/<profile>/, then render report.md/.csv/.html.",
+    )
+    p.add_argument("paper", help="installed paper package name (see `robustlab list papers`)")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="default: paper with CUDA and data, else quick",
+    )
+    p.add_argument(
+        "--tables", default=None, help="comma-separated table ids, e.g. 1,3 (default: all)"
+    )
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:N, mps (default: best available)"
+    )
+    p.add_argument("--runs-dir", default="runs", help="root of the runs store (default: runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from robustlab.core.repro import reproduce
+
+    report = reproduce(
+        args.paper,
+        tables=parse_tables(args.tables),
+        profile=args.profile,
+        device=args.device,
+        runs_dir=args.runs_dir,
+        progress=not args.no_progress,
+    )
+    verdicts = [f"{c.claim.id}: {c.verdict} (paper: {c.paper_verdict})" for c in report.claims]
+    lines = [
+        f"{report.paper['name']} [{report.profile}]: {report.runs_done()}/{len(report.runs)} runs finished"
+    ]
+    lines += verdicts
+    lines += [f"report: {report.paths[k]}" for k in ("md", "html", "csv") if k in report.paths]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

@@ -1,0 +1,118 @@
+"""One self-contained HTML page (inline CSS, figures embedded as base64 PNG)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from collections.abc import Sequence
+
+from robustlab.core.report.figures import FigureFile
+from robustlab.core.report.frames import QUICK_NOTE, claim_detail, environment_line, fmt, mark
+from robustlab.core.repro.results import ReproReport, TableResult
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
+color:#1d2733;line-height:1.45;padding:0 1rem}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.88rem}
+th,td{border:1px solid #d5dbe1;padding:.25rem .5rem;text-align:left}
+th{background:#eef2f6} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#19734a;font-weight:600}.bad{color:#b3261e;font-weight:600}.na{color:#6b7785}
+.warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.6rem 1rem}
+.meta td{border:none;padding:.1rem .8rem .1rem 0} figure{margin:1rem 0} figure img{max-width:100%}
+"""
+_VERDICT_CLASS = {"holds": "ok", "fails": "bad", "not measured": "na"}
+
+
+def e(value: object) -> str:
+    """HTML-escape ``value``."""
+    return html.escape(str(value))
+
+
+def _verdict(v: str) -> str:
+    return f'<span class="{_VERDICT_CLASS.get(v, "na")}">{e(v)}</span>'
+
+
+def _within(w: bool | None) -> str:
+    return "" if w is None else f'<span class="{"ok" if w else "bad"}">{mark(w)}</span>'
+
+
+def _header(report: ReproReport) -> list[str]:
+    p = report.paper
+    cite = ", ".join(e(x) for x in (p.get("authors"), p.get("venue")) if x)
+    url = f' <a href="{e(p["url"])}">{e(p["url"])}</a>' if p.get("url") else ""
+    rows = [
+        ("Profile", f"<code>{e(report.profile)}</code>"),
+        ("Budget", e(report.description)),
+        ("Runs finished", f"{report.runs_done()}/{len(report.runs)}"),
+        ("Environment", e(environment_line(report.environment))),
+        ("Rendered", e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))),
+    ]
+    out = [
+        f"<h1>Reproduction report: {e(p.get('title') or p.get('name'))} ({e(p.get('name'))})</h1>"
+    ]
+    out.append(f"<p>{cite}{url}</p>")
+    out.append(
+        '<table class="meta">'
+        + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+    )
+    out.append("</table>")
+    if report.quick:
+        out.append(f'<p class="warn"><b>{e(QUICK_NOTE)}</b></p>')
+    return out
+
+
+def _table(table: TableResult) -> list[str]:
+    out = [f"<h2>Table {e(table.spec.id)}: {e(table.spec.title)}</h2>"]
+    if table.spec.note:
+        out.append(f"<p>{e(table.spec.note)}</p>")
+    head = ["Row", "Column", "Paper", "Ours", "Δ", "Tol.", "Within", "Run: metric"]
+    out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
+    for r in table.cells:
+        tol = "–" if r.tolerance is None else f"±{r.tolerance:g}"
+        out.append(
+            f"<tr><td>{e(r.cell.row)}</td><td>{e(r.cell.column)}</td>"
+            f'<td class="num">{fmt(r.cell.paper_value)}</td><td class="num">{fmt(r.ours)}</td>'
+            f'<td class="num">{fmt(r.delta, signed=True)}</td><td class="num">{tol}</td>'
+            f"<td>{_within(r.within)}</td><td>{e(r.cell.run)}: {e(r.cell.metric)}</td></tr>"
+        )
+    out.append("</table>")
+    if table.claims:
+        out.append("<p><b>Claims</b></p><ul>")
+        for c in table.claims:
+            out.append(
+                f"<li>{_verdict(c.verdict)} (paper: {_verdict(c.paper_verdict)}) — {e(c.claim.text)} "
+                f"<small>[{e(c.claim.id)}, {e(c.claim.mode)}; {e(c.summary())}]<br>{e(claim_detail(c))}"
+                "</small></li>"
+            )
+        out.append("</ul>")
+    return out
+
+
+def render_html(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
+    """The whole report as one HTML page with no external resources."""
+    title = f"robustlab: {report.paper.get('name')} [{report.profile}]"
+    body = _header(report)
+    if report.claims:
+        body.append("<h2>Claims</h2><table><tr><th>Table</th><th>Claim</th><th>Statement</th>")
+        body.append("<th>In the paper</th><th>Ours</th></tr>")
+        for c in report.claims:
+            body.append(
+                f"<tr><td>{e(c.claim.table)}</td><td>{e(c.claim.id)}</td><td>{e(c.claim.text)}</td>"
+                f"<td>{_verdict(c.paper_verdict)}</td><td>{_verdict(c.verdict)}</td></tr>"
+            )
+        body.append("</table>")
+    for table in report.tables:
+        body += _table(table)
+    if figures:
+        body.append("<h2>Figures</h2>")
+        for f in figures:
+            data = base64.b64encode(f.png).decode("ascii")
+            body.append(
+                f'<figure><img alt="{e(f.title)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{e(f.title)}</figcaption></figure>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

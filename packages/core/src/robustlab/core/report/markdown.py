@@ -1,0 +1,95 @@
+"""The Markdown report: header (profile, budget, environment), claims, then one table per table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from robustlab.core.report.figures import FigureFile
+from robustlab.core.report.frames import QUICK_NOTE, claim_detail, environment_line, fmt, mark
+from robustlab.core.repro.results import ReproReport, TableResult
+
+
+def esc(text: object) -> str:
+    """Escape a value for a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def header_lines(report: ReproReport) -> list[str]:
+    """Title, citation, profile + budget, quick-profile warning, runs done, environment."""
+    p = report.paper
+    lines = [f"# Reproduction report: {p.get('title') or p.get('name')} ({p.get('name')})", ""]
+    cite = ", ".join(x for x in (p.get("authors"), p.get("venue"), p.get("url")) if x)
+    if cite:
+        lines += [cite, ""]
+    lines += [f"- **Profile:** `{report.profile}`", f"- **Budget:** {report.description}"]
+    lines += [
+        f"- **Runs finished:** {report.runs_done()}/{len(report.runs)}",
+        f"- **Environment:** {environment_line(report.environment)}",
+        f"- **Rendered:** {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from `{report.profile_dir}`",
+        "",
+    ]
+    if report.quick:
+        lines += [f"> **{QUICK_NOTE}**", ""]
+    return lines
+
+
+def table_lines(table: TableResult) -> list[str]:
+    """One published table: cells (paper / ours / delta / within) and its claims."""
+    lines = [f"## Table {table.spec.id}: {table.spec.title}", ""]
+    if table.spec.note:
+        lines += [table.spec.note, ""]
+    rows = [
+        [
+            r.cell.row,
+            r.cell.column,
+            fmt(r.cell.paper_value),
+            fmt(r.ours),
+            fmt(r.delta, signed=True),
+            "–" if r.tolerance is None else f"±{r.tolerance:g}",
+            mark(r.within),
+            f"{r.cell.run}: {r.cell.metric}",
+        ]
+        for r in table.cells
+    ]
+    lines += _md_table(
+        ["Row", "Column", "Paper", "Ours", "Δ", "Tol.", "Within", "Run: metric"], rows
+    )
+    lines.append("")
+    if table.claims:
+        lines += ["**Claims**", ""]
+        for c in table.claims:
+            lines.append(
+                f"- **{c.verdict}** (paper: {c.paper_verdict}) — {c.claim.text} "
+                f"[`{c.claim.id}`, {c.claim.mode}; {c.summary()}]"
+            )
+            lines.append(f"  - {claim_detail(c)}")
+        lines.append("")
+    return lines
+
+
+def render_markdown(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
+    """The whole report as Markdown (figures linked by relative path)."""
+    lines = header_lines(report)
+    if report.claims:
+        lines += ["## Claims", ""]
+        rows = [
+            [c.claim.table, c.claim.id, c.claim.text, c.paper_verdict, c.verdict]
+            for c in report.claims
+        ]
+        lines += [*_md_table(["Table", "Claim", "Statement", "In the paper", "Ours"], rows), ""]
+    for table in report.tables:
+        lines += table_lines(table)
+    shown = [f for f in figures if f.png_path is not None]
+    if shown:
+        lines += ["## Figures", ""]
+        for f in shown:
+            assert f.png_path is not None
+            lines += [f"![{f.title}](figures/{f.png_path.name})", ""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,191 @@
+"""Train (all phases) and evaluate one run through the core engine; no loop of its own.
+
+Phases call :func:`robustlab.core.train.train`, which skips a finished phase and resumes an
+interrupted one from its checkpoint; evaluation calls :func:`robustlab.core.eval.evaluate` with a
+state file, so a killed evaluation resumes too. ``metrics.json`` is written last, atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robustlab.core.repro.spec import ANALYSES, RunSpec
+from robustlab.core.repro.store import (
+    CONFIG,
+    FORMAT,
+    METRICS,
+    RunRecord,
+    phase_dir,
+    read_record,
+    spec_hash,
+    write_run_config,
+)
+from robustlab.core.utils import atomic_write_json, get_logger
+
+log = get_logger(__name__)
+EVAL_STATE = "eval_state.json"
+EVAL_RESULT = "eval.json"
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(float(value)):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    return None
+
+
+def eval_metrics(result: Any) -> dict[str, float]:
+    """Flatten an ``EvalResult``: clean_acc, acc/<attack label>, worst_case_acc (percent)."""
+    out: dict[str, float] = {"clean_acc": float(result.clean_acc)}
+    for label, acc in dict(result.robust_acc).items():
+        out[f"acc/{label}"] = float(acc)
+    worst = getattr(result, "worst_case_acc", None)
+    if worst is not None:
+        out["worst_case_acc"] = float(worst)
+    return out
+
+
+def _eval_document(result: Any) -> dict[str, Any]:
+    doc = result.to_json()
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    return dict(doc) if isinstance(doc, dict) else {}
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def train_phases(
+    spec: RunSpec, rdir: Path, device: torch.device, progress: bool
+) -> tuple[Any, dict[str, float], Path]:
+    """Run the training phases in order; phase i+1 starts from phase i's checkpoint.
+
+    Returns:
+        (the final model, flat training metrics prefixed "train/", final checkpoint path).
+    """
+    from robustlab.core.train import train
+
+    result: Any = None
+    ckpt: Path | None = None
+    metrics: dict[str, float] = {}
+    for i, cfg in enumerate(spec.train):
+        if i > 0:
+            cfg = dataclasses.replace(cfg, init_from=str(ckpt))
+        result = train(cfg, phase_dir(rdir, i, len(spec.train)), device=device, progress=progress)
+        ckpt = Path(result.checkpoint)
+        prefix = "train/" if len(spec.train) == 1 else f"train{i + 1}/"
+        for key, value in dict(result.metrics or {}).items():
+            num = _numeric(value)
+            if num is not None:
+                metrics[f"{prefix}{key}"] = num
+    assert ckpt is not None  # RunSpec guarantees at least one phase
+    return result.model, metrics, ckpt
+
+
+def load_eval_data(spec: RunSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n_eval`` test examples of the run's evaluation dataset (CPU tensors)."""
+    from robustlab.core.data import load
+
+    root = getattr(spec.train[-1], "data_root", None)
+    data = load(spec.dataset, split="test", n=spec.n_eval, root=root)
+    return data.x, data.y
+
+
+def run_analyses(spec: RunSpec, model: Any, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Run the spec's registered analyses on (x, y) and merge their numeric outputs."""
+    out: dict[str, float] = {}
+    if not spec.analyses:
+        return out
+    device = next(model.parameters()).device
+    model.eval()
+    xd, yd = x.to(device), y.to(device)
+    for name, kwargs in spec.analyses:
+        values = ANALYSES.get(name)(model, xd, yd, **dict(kwargs))
+        for key, value in dict(values).items():
+            num = _numeric(value)
+            if num is None:
+                raise ValueError(f"analysis {name!r} returned non-numeric {key!r}={value!r}")
+            out[str(key)] = num
+    return out
+
+
+def execute_run(
+    spec: RunSpec,
+    rdir: Path,
+    device: torch.device,
+    progress: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> RunRecord:
+    """Train, evaluate and analyse one run, then write its ``metrics.json``.
+
+    Args:
+        spec: The run.
+        rdir: Its directory (``<profile dir>/_runs/<id>``); created if missing.
+        device: Where to train and evaluate.
+        progress: Show the engine's progress bars.
+        extra: Added to config.json and the metrics record (paper, profile, ...).
+
+    Returns:
+        The record just written.
+    """
+    from robustlab.core.eval import evaluate
+
+    extra = dict(extra or {})
+    if not (rdir / CONFIG).exists():
+        write_run_config(rdir, spec, extra)
+    t0 = time.perf_counter()
+    model, metrics, ckpt = train_phases(spec, rdir, device, progress)
+    t_train = time.perf_counter() - t0
+    model.eval()
+    x, y = load_eval_data(spec)
+    doc: dict[str, Any] = {}
+    if spec.suite is not None:
+        result = evaluate(
+            model,
+            (x, y),
+            spec.suite,
+            n=spec.n_eval,
+            batch_size=spec.eval_batch_size,
+            device=device,
+            state_path=rdir / EVAL_STATE,
+            seed=spec.eval_seed,
+            progress=progress,
+        )
+        result.save(rdir / EVAL_RESULT)
+        metrics.update(eval_metrics(result))
+        doc = _eval_document(result)
+    metrics.update(run_analyses(spec, model, x, y))
+    metrics["n_eval"] = float(len(y))
+    record = {
+        "format": FORMAT,
+        "complete": True,
+        "run_id": spec.id,
+        "config_hash": spec_hash(spec),
+        "checkpoint": _relative(ckpt, rdir),
+        "metrics": metrics,
+        "wall_s": {
+            "train": round(t_train, 3),
+            "eval": round(time.perf_counter() - t0 - t_train, 3),
+        },
+        "device": str(device),
+        **extra,
+    }
+    robustlab = doc.get("robustlab") if isinstance(doc.get("robustlab"), dict) else {}
+    doc["robustlab"] = {**robustlab, "repro": record}
+    atomic_write_json(rdir / METRICS, doc)
+    log.debug("run %s: metrics written to %s", spec.id, rdir / METRICS)
+    return read_record(rdir)

@@ -1,0 +1,250 @@
+"""``reproduce``: train and evaluate what a paper's tables need, fill the cells, render the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from robustlab.core.errors import RobustlabError
+from robustlab.core.repro.execute import execute_run
+from robustlab.core.repro.results import ReproReport, cell_result, collect
+from robustlab.core.repro.snapshot import write_snapshot
+from robustlab.core.repro.spec import PROFILES, RunSpec, TableSpec, check_paper
+from robustlab.core.repro.store import (
+    RUNS,
+    cell_dirs,
+    inspect_run,
+    profile_dir,
+    quarantine,
+    read_record,
+    run_dir,
+    spec_hash,
+    write_cell,
+)
+from robustlab.core.utils import environment_info, get_device, get_logger
+
+log = get_logger(__name__)
+
+
+def resolve_paper(paper: Any) -> Any:
+    """A Paper object from a name (through the ``robustlab.papers`` entry points) or as given."""
+    if isinstance(paper, str):
+        from robustlab.core.plugins import get_paper
+
+        return get_paper(paper)
+    for attr in ("name", "tables", "runs", "describe_profile"):
+        if not hasattr(paper, attr):
+            raise TypeError(
+                f"paper must be a paper name or a Paper object; {paper!r} lacks {attr!r}"
+            )
+    return paper
+
+
+def data_present(paper: Any, profile: str) -> bool:
+    """Whether every dataset the profile's runs train or evaluate on is on disk (no download)."""
+    custom = getattr(paper, "data_available", None)
+    if callable(custom):
+        return bool(custom(profile))
+    from robustlab.core.data import find
+
+    try:
+        runs: dict[str, RunSpec] = paper.runs(profile)
+        needed = {
+            (c.dataset, getattr(c, "data_root", None)) for r in runs.values() for c in r.train
+        }
+        needed |= {(r.dataset, getattr(r.train[-1], "data_root", None)) for r in runs.values()}
+        return all(
+            find(name, split, root)[0] is not None
+            for name, root in needed
+            for split in ("train", "test")
+        )
+    except (RobustlabError, ValueError, OSError, KeyError):
+        return False
+
+
+def default_profile(paper: Any, device: torch.device | None = None) -> str:
+    """ "paper" when CUDA is available (or the device is CUDA) and the paper's data is present, else "quick"."""
+    cuda = device.type == "cuda" if device is not None else torch.cuda.is_available()
+    if cuda and data_present(paper, "paper"):
+        return "paper"
+    return "quick"
+
+
+def select_tables(tables: list[TableSpec], wanted: Sequence[str] | None) -> list[TableSpec]:
+    """The tables named in ``wanted`` (all when None), in the paper's order.
+
+    Raises:
+        ValueError: naming an unknown table id and the valid ones.
+    """
+    if wanted is None:
+        return tables
+    ids = [t.id for t in tables]
+    unknown = [w for w in wanted if str(w) not in ids]
+    if unknown:
+        raise ValueError(
+            f"unknown table(s) {', '.join(map(str, unknown))}; this profile has tables {', '.join(ids)}"
+        )
+    keep = {str(w) for w in wanted}
+    return [t for t in tables if t.id in keep]
+
+
+def _plan(pdir: Path, runs: dict[str, RunSpec], needed: list[str]) -> list[str]:
+    """Run ids still to compute; corrupt run directories are moved aside with a warning."""
+    todo: list[str] = []
+    for rid in needed:
+        rdir = run_dir(pdir, rid)
+        status, reason = inspect_run(rdir, spec_hash(runs[rid]))
+        if status == "corrupt":
+            quarantine(rdir, reason)
+        if status == "done":
+            log.info("run %s: finished earlier, skipped", rid)
+            continue
+        if status == "partial":
+            log.info("run %s: interrupted earlier, resuming", rid)
+        todo.append(rid)
+    return todo
+
+
+def write_cells(
+    pdir: Path, tables: list[TableSpec], runs: dict[str, RunSpec], only: str | None = None
+) -> None:
+    """Write ``<table>/<cell>/cell.json`` for every cell whose run is finished."""
+    cells = [c for t in tables for c in t.cells]
+    dirs = cell_dirs(pdir, cells)
+    records: dict[str, Any] = {}
+    for cell in cells:
+        if only is not None and cell.run != only:
+            continue
+        if cell.run not in records:
+            rdir = run_dir(pdir, cell.run)
+            ok = inspect_run(rdir, spec_hash(runs[cell.run]))[0] == "done"
+            records[cell.run] = read_record(rdir) if ok else None
+        rec = records[cell.run]
+        if rec is None:
+            continue
+        res = cell_result(cell, rec.metrics.get(cell.metric))
+        if res.ours is None:
+            log.warning(
+                "cell %s: run %s has no metric %r (has: %s)",
+                cell.ref,
+                cell.run,
+                cell.metric,
+                ", ".join(sorted(rec.metrics)),
+            )
+        write_cell(
+            dirs[cell.ref],
+            {
+                "table": cell.table,
+                "row": cell.row,
+                "column": cell.column,
+                "kind": cell.kind,
+                "run": cell.run,
+                "run_dir": f"../../{RUNS}/{cell.run}",
+                "config_hash": rec.info.get("config_hash"),
+                "metric": cell.metric,
+                "paper_value": cell.paper_value,
+                "ours": res.ours,
+                "delta": res.delta,
+                "tolerance": res.tolerance,
+                "within_tolerance": res.within,
+            },
+        )
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )
+
+
+def reproduce(
+    paper: Any,
+    tables: Sequence[str] | None = None,
+    profile: str | None = None,
+    device: str | torch.device | None = None,
+    runs_dir: str | Path = "runs",
+    progress: bool = True,
+    render: bool = True,
+) -> ReproReport:
+    """Reproduce a paper's tables: train and evaluate each missing run, fill cells, render the report.
+
+    Finished runs are skipped, interrupted ones resume (the training engine and the evaluation
+    harness resume from their files), corrupt run directories are moved to ``_corrupt/`` with a
+    warning and recomputed. Killing the process at any point loses at most the current run's
+    unsaved progress.
+
+    Args:
+        paper: A paper name (installed package, entry point ``robustlab.papers``) or a Paper object.
+        tables: Table ids to reproduce (default: all tables of the profile).
+        profile: "quick", "fmnist" or "paper"; None -> :func:`default_profile`.
+        device: "cpu", "cuda", ... or None for the best available.
+        runs_dir: Root of the runs store; output goes to ``<runs_dir>/<paper>/<profile>/``.
+        progress: Show the overall progress (runs done / total, ETA) and the engine's bars.
+        render: Render report.md/.csv/.html and figures at the end.
+
+    Returns:
+        The measured tables, claim verdicts and (if rendered) the report paths.
+
+    Raises:
+        UnknownNameError: unknown paper name. ValueError: unknown profile or table id, or
+            inconsistent paper specs.
+    """
+    paper = resolve_paper(paper)
+    dev = get_device(device)
+    profile = profile or default_profile(paper, dev)
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    all_tables, runs = check_paper(paper, profile)
+    selected = select_tables(all_tables, tables)
+    needed = list(dict.fromkeys(rid for t in selected for rid in t.run_ids()))
+    pdir = profile_dir(runs_dir, paper.name, profile)
+    write_snapshot(
+        pdir, paper, profile, selected, {r: runs[r] for r in needed}, environment_info(dev)
+    )
+    todo = _plan(pdir, runs, needed)
+    log.info(
+        "%s, %s profile: %d tables, %d runs (%d to compute) under %s",
+        paper.name,
+        profile,
+        len(selected),
+        len(needed),
+        len(todo),
+        pdir,
+    )
+    extra = {"paper": paper.name, "profile": profile}
+    write_cells(pdir, selected, runs)
+    with _progress(progress) as bar:
+        task = bar.add_task(f"{paper.name} [{profile}]", total=len(todo))
+        for i, rid in enumerate(todo, start=1):
+            t0 = time.perf_counter()
+            bar.update(task, description=f"{paper.name} [{profile}] {rid}")
+            log.info("run %d/%d %s: training and evaluating", i, len(todo), rid)
+            execute_run(runs[rid], run_dir(pdir, rid), dev, progress=progress, extra=extra)
+            write_cells(pdir, selected, runs, only=rid)
+            bar.advance(task)
+            log.info("run %s finished in %.1f s", rid, time.perf_counter() - t0)
+    report = collect(pdir)
+    if render:
+        from robustlab.core.report import render_report
+
+        report.paths = render_report(report)
+    return report
