@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,5 @@ def info(name: str, **options: Any) -> DatasetInfo:
     spec = DATASETS.get(name)
     opts = spec.resolve_options(options)
     if "size" in opts and opts["size"] != spec.info.image_size[0]:
-        from dataclasses import replace
-
         return replace(spec.info, image_size=(int(opts["size"]), int(opts["size"])))
     return spec.info

@@ -73,12 +73,14 @@ def decode_image(path: Path, size: int, center_crop: bool) -> np.ndarray:
         short = round(size / 0.875)
         w, h = rgb.size
         scale = short / min(w, h)
-        rgb = rgb.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+        rgb = rgb.resize(
+            (max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR
+        )
         w, h = rgb.size
         left, top = (w - size) // 2, (h - size) // 2
         rgb = rgb.crop((left, top, left + size, top + size))
     elif rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.BILINEAR)
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 

@@ -23,7 +23,14 @@ import numpy as np
 
 from robustlab.core.data.types import CorruptDataError
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, Any] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 _FIX = "delete it and fetch the dataset again (robustlab data ensure NAME, or download=True)"
 
 

@@ -85,8 +85,7 @@ def candidate_dirs(
     bases += list(SYSTEM_DATA_DIRS) + torch_cache_dirs()
     for base in bases:
         out += ([base] if base_ok else []) + [base / s for s in subdirs]
-    seen: set[Path] = set()
-    return [d for d in out if not (d in seen or seen.add(d))]
+    return list(dict.fromkeys(out))  # first occurrence of each, order kept
 
 
 def _probe(host: str, port: int, result: list[bool]) -> None:
