@@ -1,0 +1,155 @@
+"""The paper's identity, published tables, claims and profiles: ``PAPER`` (entry point
+``robustlab.papers: pcloss``).
+
+Importing this module registers the package's training methods (``pcloss/pc``, ...) and
+evaluation suites (``pcloss/whitebox-gray``, ...) in the core registries.
+
+Claims are data: each is a list of orderings between cells. A claim about white-box robustness
+comes twice: once over the printed cells (its verdict on the paper's own numbers is meaningful),
+and once ``+margin`` with robustlab's added margin-loss attacks (CW-Linf, APGD-DLR) — a white-box
+claim counts as reproduced only if its ``+margin`` version holds as well (the spec's evaluation
+trap: CE-gradient attacks stall on a saturated softmax, margin losses do not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from robustlab.core.repro import Cell, Claim, Comparison, Paper, RunSpec, TableSpec
+from robustlab.pcloss import suites as _suites  # noqa: F401 - registers the suites
+from robustlab.pcloss import trainer as _trainer  # noqa: F401 - registers the methods
+from robustlab.pcloss.defaults import PROFILES, Profile
+from robustlab.pcloss.tables import TABLE_TITLES, build, is_added_row, published
+
+__all__ = ["PAPER", "PCLossPaper", "claims_for"]
+
+Pick = Callable[[Cell], bool]
+
+
+def _pairs(cells: list[Cell], better: str, worse: str, keep: Pick) -> list[Comparison]:
+    """``better > worse`` for every row present in both columns (same dataset) that ``keep``s."""
+    by_ref = {c.ref: c for c in cells}
+    out = []
+    for c in cells:
+        ds, _, method = c.column.partition("/")
+        if method != better or not keep(c):
+            continue
+        rhs = (c.table, c.row, f"{ds}/{worse}")
+        if rhs in by_ref:
+            out.append(Comparison(c.ref, ">", rhs))
+    return out
+
+
+def _claim(cid: str, text: str, table: str, comps: list[Comparison]) -> list[Claim]:
+    return [Claim(cid, text, table, tuple(comps))] if comps else []
+
+
+def _attacked(c: Cell) -> bool:
+    return c.row != "Clean" and not is_added_row(c.row)
+
+
+def _added(c: Cell) -> bool:
+    return is_added_row(c.row)
+
+
+def _clean_claim(cells: list[Cell], table: str, ds: str, ours: str, base: str) -> list[Claim]:
+    """ "Comparable clean accuracy": ours >= base - 1.5 points (the default clean tolerance)."""
+    lhs, rhs = (table, "Clean", f"{ds}/{ours}"), (table, "Clean", f"{ds}/{base}")
+    refs = {c.ref for c in cells}
+    if lhs not in refs or rhs not in refs:
+        return []
+    text = f"{ds}: {ours} keeps clean accuracy comparable to {base} (within 1.5 points)"
+    return _claim(
+        f"t{table}-{ds}-clean-comparable", text, table, [Comparison(lhs, ">=", rhs, -1.5)]
+    )
+
+
+def _versus(cells: list[Cell], table: str, ds: str, ours: str, base: str, what: str) -> list[Claim]:
+    """Paper-cells claim and its +margin twin for ``ours > base`` on one dataset."""
+    mine = [c for c in cells if c.column.startswith(f"{ds}/")]
+    slug = f"t{table}-{ds}-{ours}-gt-{base}".lower().replace("+", "p").replace(" ", "-")
+    printed = _pairs(mine, ours, base, _attacked)
+    added = _pairs(mine, ours, base, _added)
+    out = _claim(slug, f"{ds}: {ours} > {base} on every {what} cell", table, printed)
+    if added:
+        text = f"{ds}: {ours} > {base} on every {what} cell AND under CW-Linf / APGD-DLR"
+        out += _claim(slug + "+margin", text, table, printed + added)
+    return out
+
+
+def claims_for(table: str, cells: list[Cell]) -> list[Claim]:
+    """The paper's claims about ``table``, restricted to the cells present."""
+    datasets = list(dict.fromkeys(c.column.split("/")[0] for c in cells))
+    out: list[Claim] = []
+    for ds in datasets:
+        if table == "1":
+            out += _versus(cells, table, ds, "Ours", "CE", "white-box")
+            out += _clean_claim(cells, table, ds, "Ours", "CE")
+        elif table == "2":
+            out += _versus(cells, table, ds, "Ours", "CE", "white-box")
+            pgd_cw = [
+                c
+                for c in cells
+                if c.row.startswith(("PGD", "C&W")) and c.column.startswith(f"{ds}/")
+            ]
+            text = f"{ds}: Ours > GCE under PGD and C&W (the paper: better in the vast majority)"
+            out += _claim(
+                f"t2-{ds}-ours-gt-gce-pgd-cw".lower(),
+                text,
+                table,
+                _pairs(pgd_cw, "Ours", "GCE*", _attacked),
+            )
+        elif table == "3":
+            out += _versus(cells, table, ds, "Ours", "CE", "black-box")
+        elif table == "4":
+            out += _versus(cells, table, ds, "Ours", "CE", "attacked")
+            out += _versus(cells, table, ds, "Ours", "GCE", "attacked")
+        elif table == "5":
+            out += _versus(cells, table, ds, "Ours+AT", "CE+AT", "attacked")
+            out += _versus(cells, table, ds, "Ours+AT", "GCE+AT", "attacked")
+            out += _versus(cells, table, ds, "Ours", "CE+AT", "attacked")
+    return out
+
+
+class PCLossPaper(Paper):
+    """Li, Li, Pan, Zhu: PC loss with logit constraints (AAAI 2021)."""
+
+    name = "pcloss"
+    title = (
+        "Improving Adversarial Robustness via Probabilistically Compact Loss with Logit Constraints"
+    )
+    authors = "Xin Li, Xiangrui Li, Deng Pan, Dongxiao Zhu"
+    venue = "AAAI 2021"
+    url = "https://github.com/xinli0928/PC-LC"
+
+    def __init__(self) -> None:
+        self.published = list(published())
+
+    def profile(self, profile: str) -> Profile:
+        """The :class:`~robustlab.pcloss.defaults.Profile` named ``profile``."""
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
+        return PROFILES[profile]
+
+    def tables(self, profile: str) -> list[TableSpec]:
+        """Tables of the profile: printed cells, added margin rows and the paper's claims."""
+        cells, _ = build(self.profile(profile))
+        out = []
+        for table, tcells in cells.items():
+            note = "Rows 'CW-Linf eps=...' and 'APGD-DLR eps=...' are added by robustlab (no paper value)."
+            if table == "3":
+                note = "Substitute columns: the black-box source models (no paper value)."
+            claims = tuple(claims_for(table, tcells))
+            out.append(TableSpec(table, TABLE_TITLES[table], tuple(tcells), claims, note))
+        return out
+
+    def runs(self, profile: str) -> dict[str, RunSpec]:
+        """Every run the profile's tables need, by id."""
+        return build(self.profile(profile))[1]
+
+    def describe_profile(self, profile: str) -> str:
+        """The profile's budget statement (shown at the top of the report)."""
+        return self.profile(profile).description
+
+
+PAPER = PCLossPaper()

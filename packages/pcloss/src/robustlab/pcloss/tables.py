@@ -1,0 +1,189 @@
+"""Which runs and metrics make each published cell of Tables 1-5, per profile.
+
+Every printed cell ``(table, row, column)`` of the shipped CSV maps to ``(run id, metric key)``:
+
+- the column names the trained model: "FMNIST/Ours" -> PC on Fashion-MNIST with LeNet-5
+  (run ``fmnist-lenet5-pc``); Table 2's CIFAR-10 columns use ResNet-56 (``cifar-10-resnet56-*``);
+- the row names the attack; the metric is ``"clean_acc"`` for "Clean" and ``"acc/" + label``
+  otherwise, with the label of :func:`label_for` (the row itself for white-box rows, so Tables 1,
+  2 and 5 share the measurements of a model; "transfer PGD eps=0.1" for Table 3's black-box rows;
+  "C&W conf=0.0 (1000 it)" for Table 2's longer C&W).
+
+Cells share runs: one model is trained once and evaluated with the union of the attacks of every
+table it appears in. Beside the printed cells each white-box column gets robustlab's added
+margin-loss rows ("CW-Linf eps=...", "APGD-DLR eps=...", no paper value).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.resources import files
+
+from robustlab.core.eval import AttackSpec, Suite
+from robustlab.core.repro import Cell, PublishedCell, RunSpec, load_published
+from robustlab.pcloss.defaults import DATASETS, Profile, RunPreset, preset_for
+from robustlab.pcloss.suites import ADDED_PREFIXES, margin_specs, parse_row, row_spec
+
+__all__ = [
+    "TABLE_TITLES",
+    "added_rows",
+    "build",
+    "label_for",
+    "published",
+    "run_for",
+]
+
+TABLE_TITLES = {
+    "1": "Table 1: white-box accuracy (%), CE vs PC (LeNet-5 gray, VGG-13 color)",
+    "2": "Table 2: white-box accuracy (%), CE vs GCE vs PC (LeNet-5 MNIST, ResNet-56 CIFAR-10)",
+    "3": "Table 3: black-box accuracy (%), transfer PGD/MIM from a substitute, SPSA",
+    "4": "Table 4: CIFAR-100 / Tiny ImageNet (VGG-13), CE vs GCE vs PC",
+    "5": "Table 5: with adversarial training (CE+AT, GCE+AT, Ours+AT) and Ours alone",
+}
+CW1000 = " (1000 it)"
+
+
+@functools.cache
+def published() -> tuple[PublishedCell, ...]:
+    """The 406 printed cells of Tables 1-5, from the CSV shipped as package data."""
+    return tuple(load_published(files("robustlab.pcloss") / "data" / "pcloss.csv"))
+
+
+def run_for(table: str, column: str) -> RunPreset:
+    """The trained model behind a column of a table (Table 2 CIFAR-10: ResNet-56)."""
+    preset = preset_for(column)
+    if table == "2" and preset.setting.key == "CIFAR-10":
+        return RunPreset(preset.setting, preset.method, model="resnet56")
+    return preset
+
+
+def substitute_for(preset: RunPreset) -> RunPreset:
+    """The black-box substitute of a dataset: a CE model of the substitute architecture."""
+    return RunPreset(preset.setting, "ce", model=preset.setting.substitute)
+
+
+def label_for(table: str, row: str) -> str:
+    """The attack label (metric ``"acc/" + label``) of a printed attack row."""
+    name, _ = parse_row(row)
+    if table == "3" and name in ("PGD", "MIM"):
+        return f"transfer {row}"
+    if table == "2" and name == "C&W":
+        return row + CW1000
+    return row
+
+
+def _spec(table: str, row: str, preset: RunPreset, profile: Profile) -> AttackSpec:
+    label = label_for(table, row)
+    settings = profile.attacks
+    if table == "2" and label.endswith(CW1000):
+        settings = type(settings)(**{**settings.__dict__, "cw_steps": 1000})
+    transfer = None
+    if label.startswith("transfer "):
+        transfer = {"source": substitute_for(preset).id}
+    return row_spec(row, settings, large=table == "4", transfer=transfer, label=label)
+
+
+def added_rows(table: str, preset: RunPreset) -> tuple[str, ...]:
+    """The eps labels at which robustlab adds margin-loss rows to a white-box column."""
+    gray = preset.setting.gray
+    if table in ("1", "2"):
+        return ("0.1", "0.2", "0.3") if gray else ("0.04", "0.12", "0.2")
+    if table == "4":
+        return ("0.005", "0.010", "0.015")
+    if table == "5":
+        return ("0.3",) if gray else ("0.04",)
+    return ()
+
+
+@dataclass
+class _Builder:
+    profile: Profile
+    cells: dict[str, list[Cell]] = field(default_factory=dict)
+    specs: dict[str, dict[str, AttackSpec]] = field(default_factory=dict)
+    presets: dict[str, RunPreset] = field(default_factory=dict)
+
+    def use(self, preset: RunPreset, spec: AttackSpec | None) -> None:
+        self.presets.setdefault(preset.id, preset)
+        bucket = self.specs.setdefault(preset.id, {})
+        if spec is not None:
+            bucket.setdefault(spec.label, spec)
+
+    def add(self, table: str, cell: PublishedCell) -> None:
+        preset = run_for(table, cell.column)
+        if cell.row == "Clean":
+            metric, kind, spec = "clean_acc", "clean", None
+        else:
+            spec = _spec(table, cell.row, preset, self.profile)
+            metric, kind = f"acc/{spec.label}", "robust"
+            if spec.attack == "transfer":
+                self.add_substitute(table, preset)
+        self.use(preset, spec)
+        args = (cell.table, cell.row, cell.column, preset.id, metric, cell.value)
+        self.cells.setdefault(table, []).append(Cell(*args, kind=kind))  # type: ignore[arg-type]
+
+    def add_substitute(self, table: str, preset: RunPreset) -> None:
+        """Train the substitute first: a clean-accuracy cell (no paper value) and a cheap FGSM."""
+        sub = substitute_for(preset)
+        column = f"{preset.setting.key}/substitute {sub.architecture}"
+        cells = self.cells.setdefault(table, [])
+        if any(c.column == column for c in cells):
+            return
+        cells.insert(0, Cell(table, "Clean", column, sub.id, "clean_acc", None, kind="clean"))
+        eps = "0.1" if preset.setting.gray else "0.04"
+        self.use(sub, row_spec(f"FGSM eps={eps}", self.profile.attacks))
+
+    def add_margin(self, table: str, column: str) -> None:
+        preset = run_for(table, column)
+        for spec in margin_specs(added_rows(table, preset), self.profile.attacks):
+            self.use(preset, spec)
+            cell = Cell(table, spec.label, column, preset.id, f"acc/{spec.label}", None)
+            self.cells.setdefault(table, []).append(cell)
+
+
+def _columns(table: str, prefixes: Iterable[str]) -> list[str]:
+    keep = set(prefixes)
+    cols = [c.column for c in published() if c.table == table and c.column.split("/")[0] in keep]
+    return list(dict.fromkeys(cols))
+
+
+def build(
+    profile: Profile, tables: Iterable[str] | None = None
+) -> tuple[dict[str, list[Cell]], dict[str, RunSpec]]:
+    """Cells per table and the runs they need under ``profile``.
+
+    Args:
+        profile: The budget (its ``columns`` say which tables and datasets are reproduced).
+        tables: Restrict to these table ids (default: all of the profile's).
+
+    Returns:
+        ({table id: cells, printed first then added margin rows}, {run id: RunSpec}).
+    """
+    b = _Builder(profile)
+    wanted = [t for t in profile.columns if tables is None or t in set(tables)]
+    for table in wanted:
+        columns = _columns(table, profile.columns[table])
+        for column in columns:
+            for cell in published():
+                if cell.table == table and cell.column == column:
+                    b.add(table, cell)
+        if table != "3":
+            for column in columns:
+                b.add_margin(table, column)
+    runs = {}
+    for run_id, preset in b.presets.items():
+        specs = list(b.specs[run_id].values())
+        suite = Suite(f"pcloss/{run_id}", specs, worst_case=False) if specs else None
+        runs[run_id] = RunSpec(run_id, preset.phases(profile), suite, profile.n_eval)
+    return b.cells, runs
+
+
+def is_added_row(row: str) -> bool:
+    """Whether a row is one of robustlab's added margin-loss rows (no paper value)."""
+    return row.startswith(tuple(f"{p} eps=" for p in ADDED_PREFIXES))
+
+
+def dataset_of(column: str) -> str:
+    """Core dataset name of a CSV column ("FMNIST/CE" -> "fashion-mnist")."""
+    return DATASETS[column.split("/")[0]].dataset

@@ -1,0 +1,224 @@
+"""Training methods of the PC-loss paper, plugged into core's training engine as loss steps.
+
+Registered in ``robustlab.core.train.METHODS`` (build with ``TrainConfig(method=..., method_opts=...)``):
+
+========================  ==================================================================
+``pcloss/pc``             PC loss + logit constraint (eq. 16); options ``xi``, ``lam``,
+                          ``reduction``, ``constraint``. The paper's second phase.
+``pcloss/gce``            Guided Complement Entropy (Chen et al. 2019); option ``alpha``.
+``pcloss/ce-at``          CE with adversarial training (Table 5 "CE+AT").
+``pcloss/pc-at``          PC + LC with adversarial training (Table 5 "Ours+AT", second phase).
+``pcloss/gce-at``         GCE with adversarial training (Table 5 "GCE+AT").
+========================  ==================================================================
+
+Plain cross-entropy (the CE baseline and the CE warm-up of the PC runs) is core's ``natural``.
+
+Adversarial training (paper, "Combining with adversarial training"): every minibatch of B clean
+images is augmented with its B adversarial copies (ratio 1:1) and the method's loss is taken over
+the 2B examples. Gray datasets: FGSM with eps ~ U[0.1, 0.3]; CIFAR-10: 5-step PGD with
+eps ~ U[0, 0.1] and step 2.5 eps / 5. One eps is drawn per minibatch from the method's own
+seeded generator (its state is checkpointed for exact resume). The adversarial examples are
+crafted with core's attacks (CE loss, fp32) with the model in eval mode (``attack_mode="eval"``;
+``"train"`` keeps the training mode, as Fast-AT does); the paper does not say which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robustlab.core.attacks import ATTACKS
+from robustlab.core.train import METHODS, Method, StepOutput
+from robustlab.pcloss.losses import GCELoss, PCLoss
+
+__all__ = ["AdversarialLossMethod", "LossMethod", "ce_loss"]
+
+ATTACK_MODES = ("eval", "train")
+
+
+def ce_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy (paper eq. 2 divided by the batch size), computed in fp32."""
+    return F.cross_entropy(logits.float(), target)
+
+
+class LossMethod(Method):
+    """A method whose step is ``criterion(model(x), y)``: a drop-in replacement of CE.
+
+    Args:
+        name: Registered method name.
+        criterion: ``(logits (B, K), y (B,)) -> scalar``.
+    """
+
+    def __init__(self, name: str, criterion: Callable[[Tensor, Tensor], Tensor]) -> None:
+        self.name = name
+        self.criterion = criterion
+
+    def _terms(self, logits: Tensor, y: Tensor) -> dict[str, float]:
+        """Per-term metrics logged by the engine (PC and LC separately for PC-loss methods)."""
+        if isinstance(self.criterion, PCLoss):
+            with torch.no_grad():
+                pc, lc = self.criterion.terms(logits, y)
+            return {"pc": float(pc), "lc": float(lc)}
+        return {}
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: Any) -> StepOutput:
+        """One step: logits of the batch and the criterion. x (B, C, H, W) in [0, 1], y (B,)."""
+        logits = model(x)
+        loss = self.criterion(logits, y)
+        return StepOutput(loss=loss, logits=logits, metrics=self._terms(logits, y))
+
+
+class AdversarialLossMethod(LossMethod):
+    """``criterion`` on a 1:1 mix of clean and adversarial examples (paper, Table 5).
+
+    Args:
+        name: Registered method name.
+        criterion: Training loss applied to the concatenated (clean, adversarial) batch.
+        attack: "fgsm" (gray datasets) or "pgd" (CIFAR-10), a name in core's ``ATTACKS``.
+        eps_range: (low, high): eps ~ U[low, high] drawn once per minibatch, pixel space.
+        steps: Attack iterations (1 for FGSM, 5 for the paper's PGD).
+        step_scale: PGD step size as a multiple of eps / steps (2.5, Madry et al.'s rule).
+        attack_mode: Model mode while crafting: "eval" (default) or "train".
+        seed: Seed of the eps draws and the attack's random start.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        criterion: Callable[[Tensor, Tensor], Tensor],
+        attack: str = "fgsm",
+        eps_range: tuple[float, float] = (0.1, 0.3),
+        steps: int = 1,
+        step_scale: float = 2.5,
+        attack_mode: str = "eval",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(name, criterion)
+        low, high = (float(v) for v in eps_range)
+        if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+            raise ValueError(
+                f"eps_range must be (low, high) with 0 <= low <= high; got {eps_range!r}"
+            )
+        if attack not in ("fgsm", "pgd", "bim"):
+            raise ValueError(f"attack must be 'fgsm', 'pgd' or 'bim'; got {attack!r}")
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+        if attack_mode not in ATTACK_MODES:
+            raise ValueError(f"attack_mode must be one of {ATTACK_MODES}; got {attack_mode!r}")
+        if not step_scale > 0:
+            raise ValueError(f"step_scale must be > 0; got {step_scale!r}")
+        self.attack = attack
+        self.eps_range = (low, high)
+        self.steps = steps
+        self.step_scale = float(step_scale)
+        self.attack_mode = attack_mode
+        self.seed = int(seed)
+        self._gen = torch.Generator().manual_seed(self.seed)
+        self._calls = 0
+
+    def draw_eps(self) -> float:
+        """Next eps ~ U[low, high] from the method's own generator (CPU, device independent)."""
+        low, high = self.eps_range
+        return low + (high - low) * float(torch.rand((), generator=self._gen))
+
+    def craft(self, model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
+        """Adversarial copies of ``x`` (B, C, H, W) at radius ``eps``; the model mode is restored."""
+        if eps <= 0:
+            return x.clone()
+        if self.attack == "fgsm":
+            kwargs: dict[str, Any] = {"eps": eps}
+        else:
+            kwargs = {"eps": eps, "alpha": self.step_scale * eps / self.steps, "steps": self.steps}
+        attack = ATTACKS.build(self.attack, seed=self.seed + self._calls, **kwargs)
+        self._calls += 1
+        was_training = model.training
+        model.train(self.attack_mode == "train")
+        try:
+            return attack(model, x, y).detach()
+        finally:
+            model.train(was_training)
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: Any) -> StepOutput:
+        """Loss on ``cat([x, x_adv])``; logits returned for the clean half (training accuracy)."""
+        eps = self.draw_eps()
+        x_adv = self.craft(model, x, y, eps)
+        logits = model(torch.cat([x, x_adv]))
+        yy = torch.cat([y, y])
+        loss = self.criterion(logits, yy)
+        B = x.shape[0]
+        with torch.no_grad():
+            adv_acc = (logits[B:].argmax(1) == y).float().mean()
+        metrics = {"eps": eps, "adv_acc": float(adv_acc) * 100, **self._terms(logits, yy)}
+        return StepOutput(loss=loss, logits=logits[:B], metrics=metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Generator state and call count, for exact resume."""
+        return {"gen": self._gen.get_state(), "calls": self._calls}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self._gen.set_state(d["gen"])
+        self._calls = int(d["calls"])
+
+
+def _split_at(opts: dict[str, Any]) -> dict[str, Any]:
+    keys = ("attack", "eps_range", "steps", "step_scale", "attack_mode", "seed")
+    return {k: opts.pop(k) for k in keys if k in opts}
+
+
+def _no_left(name: str, opts: dict[str, Any], valid: tuple[str, ...]) -> None:
+    if opts:
+        raise ValueError(
+            f"method {name!r}: unknown option(s) {sorted(opts)}; valid options: {', '.join(valid)}"
+        )
+
+
+_PC_OPTS = ("xi", "lam", "reduction", "constraint")
+_AT_OPTS = ("attack", "eps_range", "steps", "step_scale", "attack_mode", "seed")
+
+
+@METHODS.register("pcloss/pc")
+def pc_method(**opts: Any) -> LossMethod:
+    """PC loss + logit constraint; options of :class:`~robustlab.pcloss.losses.PCLoss`."""
+    pc = {k: opts.pop(k) for k in _PC_OPTS if k in opts}
+    _no_left("pcloss/pc", opts, _PC_OPTS)
+    return LossMethod("pcloss/pc", PCLoss(**pc))
+
+
+@METHODS.register("pcloss/gce")
+def gce_method(**opts: Any) -> LossMethod:
+    """Guided Complement Entropy; option ``alpha`` (default 0.2)."""
+    alpha = opts.pop("alpha", 0.2)
+    _no_left("pcloss/gce", opts, ("alpha",))
+    return LossMethod("pcloss/gce", GCELoss(alpha))
+
+
+@METHODS.register("pcloss/ce-at")
+def ce_at_method(**opts: Any) -> AdversarialLossMethod:
+    """CE on 1:1 clean:adversarial minibatches; options of :class:`AdversarialLossMethod`."""
+    at = _split_at(opts)
+    _no_left("pcloss/ce-at", opts, _AT_OPTS)
+    return AdversarialLossMethod("pcloss/ce-at", ce_loss, **at)
+
+
+@METHODS.register("pcloss/pc-at")
+def pc_at_method(**opts: Any) -> AdversarialLossMethod:
+    """PC + LC on 1:1 clean:adversarial minibatches; PCLoss and adversarial-training options."""
+    at = _split_at(opts)
+    pc = {k: opts.pop(k) for k in _PC_OPTS if k in opts}
+    _no_left("pcloss/pc-at", opts, _PC_OPTS + _AT_OPTS)
+    return AdversarialLossMethod("pcloss/pc-at", PCLoss(**pc), **at)
+
+
+@METHODS.register("pcloss/gce-at")
+def gce_at_method(**opts: Any) -> AdversarialLossMethod:
+    """GCE on 1:1 clean:adversarial minibatches; ``alpha`` and adversarial-training options."""
+    at = _split_at(opts)
+    alpha = opts.pop("alpha", 0.2)
+    _no_left("pcloss/gce-at", opts, ("alpha", *_AT_OPTS))
+    return AdversarialLossMethod("pcloss/gce-at", GCELoss(alpha), **at)

@@ -1,0 +1,83 @@
+"""The paper's attack settings as core suites."""
+
+from __future__ import annotations
+
+import pytest
+
+from robustlab.core.eval import SUITES
+from robustlab.pcloss import suites as S
+
+
+def test_registered_suites() -> None:
+    for name in (
+        "pcloss/whitebox-gray",
+        "pcloss/whitebox-color",
+        "pcloss/large-scale",
+        "pcloss/spsa",
+    ):
+        assert name in SUITES.names()
+
+
+def test_whitebox_gray_matches_paper_settings() -> None:
+    suite = SUITES.build("pcloss/whitebox-gray")
+    specs = {a.label: a for a in suite.attacks}
+    assert not suite.worst_case  # each attack reported on all examples, as the tables do
+    assert specs["FGSM eps=0.3"].attack == "fgsm" and specs["FGSM eps=0.3"].eps == 0.3
+    assert specs["BIM eps=0.2"].kwargs == {"eps": 0.2, "alpha": 0.01, "steps": 10}
+    assert specs["PGD eps=0.1"].kwargs == {
+        "eps": 0.1,
+        "alpha": 0.01,
+        "steps": 40,
+        "random_start": True,
+    }
+    assert specs["MIM eps=0.1"].attack == "mifgsm"
+    assert specs["MIM eps=0.1"].kwargs == {"eps": 0.1, "alpha": 0.01, "steps": 40, "decay": 1.0}
+    cw = specs["C&W conf=0.0"]
+    assert cw.attack == "cw-l2" and (cw.kwargs["steps"], cw.kwargs["lr"], cw.kwargs["kappa"]) == (
+        100,
+        0.001,
+        0.0,
+    )
+    assert (
+        specs["CW-Linf eps=0.3"].attack == "cw-linf"
+        and specs["APGD-DLR eps=0.3"].attack == "apgd-dlr"
+    )
+    assert len(suite.attacks) == 13 + 6
+
+
+def test_eps_and_margin_options() -> None:
+    suite = SUITES.build("pcloss/whitebox-color", eps=0.12, margin=False)
+    assert [a.label for a in suite.attacks] == [
+        "FGSM eps=0.12",
+        "BIM eps=0.12",
+        "PGD eps=0.12",
+        "MIM eps=0.12",
+        "C&W conf=0.0",
+    ]
+    with pytest.raises(ValueError, match="eps must be one of"):
+        SUITES.build("pcloss/whitebox-gray", eps=0.25)
+    with pytest.raises(ValueError, match="Linf only"):
+        SUITES.build("pcloss/whitebox-gray", norm="L2")
+
+
+def test_large_scale_uses_ten_steps_of_eps_over_ten() -> None:
+    specs = {a.label: a for a in SUITES.build("pcloss/large-scale").attacks}
+    assert specs["PGD eps=0.010"].kwargs == {"eps": 0.01, "alpha": 0.001, "steps": 10}
+    assert specs["SPSA eps=0.015"].kwargs["eps"] == 0.015
+
+
+def test_transfer_rows_wrap_the_attack() -> None:
+    spec = S.row_spec(
+        "MIM eps=0.2", transfer={"source": "fmnist-cnn3-ce"}, label="transfer MIM eps=0.2"
+    )
+    assert spec.attack == "transfer" and spec.label == "transfer MIM eps=0.2"
+    assert spec.kwargs["attack"] == "mifgsm" and spec.kwargs["source"] == "fmnist-cnn3-ce"
+    assert spec.kind == "black-box"
+
+
+def test_parse_row() -> None:
+    assert S.parse_row("PGD eps=0.010") == ("PGD", 0.01)
+    assert S.parse_row("C&W conf=0.0") == ("C&W", 0.0)
+    for bad in ("Clean", "PGD eps=", "FOO eps=0.1"):
+        with pytest.raises(ValueError, match="not an attack row"):
+            S.parse_row(bad)
