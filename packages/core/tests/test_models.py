@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -15,6 +17,7 @@ from robustlab.core.models import (
     model_spec,
     names,
 )
+from robustlab.core.models.map_drop import add_map_drop
 from robustlab.core.models.wide_resnet import WideResNet
 
 ALL = names()
@@ -114,6 +117,9 @@ def test_head_swap_and_meta_shapes(name: str) -> None:
     assert model.head.forward_samples(model.features(x)).shape == (3, 2, 5)
     with pytest.raises(ValueError, match="feature_dim"):
         model.set_head(nn.Linear(model.feature_dim + 1, 5))
+    # every model names a last conv stage for DropBlock/Disout on feature maps
+    assert add_map_drop(model.train(), "disout", dist_prob=0.1) == [model.map_drop_stage]
+    assert model(x).shape == (2, 5)
 
 
 @pytest.mark.slow
@@ -192,3 +198,32 @@ def test_unknown_model_lists_names() -> None:
     with pytest.raises(UnknownNameError, match=r"Did you mean 'resnet18'.*lenet5.*wrn-34-10"):
         build("resnet-18")
     assert "lenet5" in MODELS and set(LIGHT) | set(HEAVY) == set(ALL)
+
+
+def test_map_drop_keeps_state_dict_and_follows_mode() -> None:
+    torch.manual_seed(0)
+    plain = build("resnet20")
+    spec = {"kind": "dropblock", "drop_prob": 0.3, "block_size": 3, "after": ["layer2", "layer3"]}
+    dropped = build("resnet20", map_drop=spec)
+    assert dropped.state_dict().keys() == plain.state_dict().keys()
+    dropped.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    plain.eval(), dropped.eval()
+    assert torch.equal(plain(x), dropped(x))  # identity in eval
+    dropped.train()
+    assert not torch.allclose(dropped(x), dropped(x))
+    twin = copy.deepcopy(dropped).eval()  # AWP-style proxy: the hook travels with the copy
+    assert dropped.training
+    hooks = [next(iter(m.layer3._forward_hooks.values())) for m in (dropped, twin)]
+    assert hooks[0] is not hooks[1] and hooks[0].op is not hooks[1].op
+    dropped.eval()
+    assert torch.equal(twin(x), dropped(x))
+    twin.train()
+    assert not torch.allclose(twin(x), twin(x))
+    assert dropped.build_config["map_drop"] == spec
+    with pytest.raises(ValueError, match="unknown map_drop kind"):
+        build("resnet20", map_drop={"kind": "zoneout"})
+    with pytest.raises(ValueError, match=r"no submodule 'layer9'.*layer3"):
+        build("resnet20", map_drop={"after": "layer9"})
+    with pytest.raises(ValueError, match="bad options"):
+        build("resnet20", map_drop={"kind": "dropout", "drop_prob": 0.1})

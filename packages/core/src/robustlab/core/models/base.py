@@ -39,6 +39,9 @@ class Normalize(nn.Module):
         (B, C, H, W) -> (B, C, H, W).
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float], in_channels: int) -> None:
         super().__init__()
         m = torch.as_tensor(list(mean), dtype=torch.float32).flatten()
@@ -76,9 +79,12 @@ class Classifier(nn.Module):
         build_config: The arguments ``build`` received (JSON-serialisable), stored in checkpoints.
         reference_key_map: Prefix renames that map the reference implementation's state-dict
             keys onto ours (e.g. ``{"fc.": "head."}``); used by ``load_checkpoint`` by name.
+        map_drop_stage: Name of the last convolutional stage, where ``add_map_drop`` puts
+            DropBlock/Disout by default.
     """
 
     reference_key_map: ClassVar[dict[str, str]] = {}
+    map_drop_stage: ClassVar[str] = ""
 
     def __init__(self, feature_dim: int, num_classes: int) -> None:
         super().__init__()

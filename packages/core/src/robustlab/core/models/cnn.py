@@ -14,6 +14,8 @@ paper's exact layer count convention is unknown, so treat this as a documented s
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +33,8 @@ class CNN3(Classifier):
     Args:
         num_classes: K. in_channels: C. image_size: input height = width (28 -> 576 flat).
     """
+
+    map_drop_stage: ClassVar[str] = "conv3"
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> None:
         super().__init__(feature_dim=100, num_classes=num_classes)
@@ -57,6 +61,8 @@ class CIFARCNN8(Classifier):
         image_size: Input height = width (32 -> 128x5x5 = 3200 flat features).
         dropout: Drop probability between the two hidden FC layers.
     """
+
+    map_drop_stage: ClassVar[str] = "conv4"
 
     def __init__(
         self,

@@ -7,6 +7,8 @@ FC 400-120 -> ReLU -> FC 120-84 -> ReLU -> head 84-K. No BN, no dropout.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,6 +27,8 @@ class LeNet5(Classifier):
         num_classes: K. in_channels: C.
         image_size: Input height = width (28 for MNIST-like data -> 16x5x5 = 400 flat features).
     """
+
+    map_drop_stage: ClassVar[str] = "conv2"
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> None:
         super().__init__(feature_dim=84, num_classes=num_classes)

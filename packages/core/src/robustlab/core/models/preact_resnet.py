@@ -49,6 +49,8 @@ class PreActResNet(Classifier):
         in_channels: C.
     """
 
+    map_drop_stage: ClassVar[str] = "layer4"
+
     reference_key_map: ClassVar[dict[str, str]] = {"linear.": "head."}
 
     def __init__(

@@ -85,6 +85,8 @@ class ResNet(Classifier):
         num_classes: K. in_channels: C.
     """
 
+    map_drop_stage: ClassVar[str] = "layer4"
+
     reference_key_map: ClassVar[dict[str, str]] = {"linear.": "head."}
 
     def __init__(

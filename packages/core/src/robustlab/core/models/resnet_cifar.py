@@ -53,6 +53,8 @@ class CifarResNet(Classifier):
         depth: 6n + 2 (20, 32, 44, 56, 110). num_classes: K. in_channels: C.
     """
 
+    map_drop_stage: ClassVar[str] = "layer3"
+
     reference_key_map: ClassVar[dict[str, str]] = {"linear.": "head."}
 
     def __init__(self, depth: int = 56, num_classes: int = 10, in_channels: int = 3) -> None:

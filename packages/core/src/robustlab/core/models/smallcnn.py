@@ -31,6 +31,8 @@ class SmallCNN(Classifier):
         dropout: Drop probability of the dropout layer between FC1 and FC2 (0.5 in TRADES).
     """
 
+    map_drop_stage: ClassVar[str] = "feature_extractor"
+
     reference_key_map: ClassVar[dict[str, str]] = {"classifier.fc3.": "head."}
 
     def __init__(
@@ -71,7 +73,8 @@ class SmallCNN(Classifier):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 

@@ -56,6 +56,8 @@ class VGG(Classifier):
         dropout: Drop probability before the hidden FC layer (0.5).
     """
 
+    map_drop_stage: ClassVar[str] = "features_"
+
     reference_key_map: ClassVar[dict[str, str]] = {"features.": "features_."}
 
     def __init__(
@@ -84,7 +86,8 @@ class VGG(Classifier):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)

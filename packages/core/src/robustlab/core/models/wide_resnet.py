@@ -88,6 +88,8 @@ class WideResNet(Classifier):
             TRADES/LBGAT/D2R checkpoints, which contain ``sub_block1.*`` keys, load strictly.
     """
 
+    map_drop_stage: ClassVar[str] = "block3"
+
     reference_key_map: ClassVar[dict[str, str]] = {"fc.": "head."}
 
     def __init__(

@@ -57,6 +57,8 @@ class WideBottleneckResNet(Classifier):
         num_classes: K. in_channels: C.
     """
 
+    map_drop_stage: ClassVar[str] = "layer4"
+
     reference_key_map: ClassVar[dict[str, str]] = {"fc.": "head."}
 
     def __init__(

@@ -15,6 +15,7 @@ from typing import Any
 from robustlab.core.errors import ConfigError
 from robustlab.core.models.base import Classifier
 from robustlab.core.models.heads import build_head
+from robustlab.core.models.map_drop import add_map_drop
 from robustlab.core.registry import Registry
 
 __all__ = ["MODELS", "ModelSpec", "build", "model_spec", "names", "register_model"]
@@ -77,7 +78,7 @@ def _check_opts(name: str, factory: ModelFactory, opts: dict[str, Any]) -> None:
     valid = [p for p in params if p not in ("num_classes", "in_channels")]
     unknown = sorted(set(opts) - set(valid))
     if unknown:
-        shared = ["mean", "std", "head", "head_opts"]
+        shared = ["mean", "std", "head", "head_opts", "map_drop"]
         raise ConfigError(
             f"unknown option(s) {unknown} for model {name!r}; valid options: "
             f"{', '.join(valid + shared)}"
@@ -93,6 +94,7 @@ def build(
     std: Sequence[float] | None = None,
     head: str | None = None,
     head_opts: dict[str, Any] | None = None,
+    map_drop: dict[str, Any] | None = None,
     **opts: Any,
 ) -> Classifier:
     """Build a registered model.
@@ -106,6 +108,10 @@ def build(
         head: Head kind for :func:`build_head` ("linear", "msd", "normalized", "embedding");
             None keeps the model's own linear head.
         head_opts: Options of that head, e.g. ``{"k": 4, "p": 0.5, "drop": "dropout"}``.
+        map_drop: Drop operator on intermediate feature maps, e.g. ``{"kind": "dropblock",
+            "drop_prob": 0.1, "block_size": 5, "after": ["layer3", "layer4"]}`` (see
+            :func:`~robustlab.core.models.map_drop.add_map_drop`; default stage: the last conv
+            stage). The state dict is unchanged.
         **opts: Model-specific options (``image_size``, ``dropout``, ``sub_block1``, ...).
 
     Returns:
@@ -129,6 +135,8 @@ def build(
         model.set_head(build_head(head, model.feature_dim, num_classes, **(head_opts or {})))
     elif head_opts:
         raise ConfigError("head_opts= needs head= (the head kind it configures)")
+    if map_drop:
+        add_map_drop(model, **map_drop)
     model.arch = name
     model.build_config = {
         "name": name,
@@ -138,6 +146,7 @@ def build(
         "std": None if std is None else [float(v) for v in std],
         "head": head,
         "head_opts": dict(head_opts or {}),
+        "map_drop": None if not map_drop else dict(map_drop),
         **opts,
     }
     return model
