@@ -1,0 +1,208 @@
+"""Sanity checks run with every evaluation, after the rules of Athalye, Carlini & Wagner (ICML 2018,
+"Obfuscated gradients give a false sense of security"), Carlini et al. (2019, "On evaluating
+adversarial robustness") and AutoAttack's own checks (Croce & Hein 2020).
+
+Each check returns ``{"passed": True | False | None, "detail": str, ...values}`` (None: not
+applicable, with the reason in ``detail``). A failed check is logged as a warning and stays in the
+result under its name:
+
+- ``logits_finite``: clean and adversarial logits have no NaN/inf.
+- ``deterministic_output``: two forward passes on the same batch give the same logits (no
+  randomness left in the model at evaluation: dropout, stochastic defences).
+- ``threat_model``: every ``x_adv`` is inside the eps-ball and [0, 1].
+- ``gradients_nonzero``: the input gradient of the cross-entropy is not exactly zero for most
+  correctly classified examples (zero gradients = masked gradients: non-differentiable
+  pre-processing, saturated softmax from a huge logit scale).
+- ``iterative_ge_single_step``: an iterative attack (PGD) is at least as strong as a single-step one
+  (FGSM) at the same eps, up to ``tol`` points.
+- ``whitebox_ge_blackbox``: white-box PGD is at least as strong as random search in the eps-ball and
+  as the suite's black-box attacks, up to ``tol`` points.
+- ``accuracy_to_zero`` (eps sweep, optional): PGD accuracy falls to <= ``zero_acc`` percent as eps is
+  doubled up to the whole input box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robustlab.core.eval.suites import AttackSpec
+
+Flag = dict[str, Any]
+
+
+@dataclass
+class SanityConfig:
+    """Settings of the sanity checks.
+
+    Args:
+        n: Examples (the first n of the evaluation data) used by the attack-based checks.
+        tol: Tolerance in accuracy points for "A at least as strong as B".
+        zero_grad_fraction: Largest allowed fraction of correct examples with an all-zero gradient.
+        random_draws: Uniform random points per example in the random-search baseline.
+        eps_sweep: Run the accuracy-to-zero sweep (PGD at eps * 2^k).
+        sweep_factors: Multipliers of eps tried in the sweep (stops early once accuracy is ~0).
+        zero_acc: Accuracy (percent) the sweep must reach.
+        single_step: Attack for the single-step side; None: PGD with 1 step of size eps (FGSM/FGM).
+        iterative: Attack for the iterative side; None: PGD-10, step eps/4, random start.
+            Both get ``eps`` (and ``norm`` for L2) from the suite.
+    """
+
+    n: int = 128
+    tol: float = 1.0
+    zero_grad_fraction: float = 0.5
+    random_draws: int = 8
+    eps_sweep: bool = False
+    sweep_factors: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    zero_acc: float = 5.0
+    single_step: AttackSpec | None = None
+    iterative: AttackSpec | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def attack(self, which: str, eps: float, norm: str) -> AttackSpec:
+        """The single-step ("single_step") or iterative ("iterative") spec at budget ``eps``.
+
+        A custom spec's step size ``alpha`` is scaled with eps (relative to its own ``eps``).
+        """
+        custom = self.single_step if which == "single_step" else self.iterative
+        if custom is not None:
+            kwargs = {**custom.kwargs, "eps": eps}
+            if "alpha" in custom.kwargs and custom.eps:
+                kwargs["alpha"] = custom.kwargs["alpha"] * eps / custom.eps
+            if norm != "Linf":
+                kwargs.setdefault("norm", norm)
+            return AttackSpec(custom.label, custom.attack, kwargs)
+        name = "pgd" if norm == "Linf" else "pgd-l2"
+        if which == "single_step":
+            return AttackSpec(
+                "FGSM", name, {"eps": eps, "steps": 1, "alpha": eps, "random_start": False}
+            )
+        return AttackSpec(
+            "PGD-10", name, {"eps": eps, "steps": 10, "alpha": eps / 4, "random_start": True}
+        )
+
+
+def flag(passed: bool | None, detail: str, **values: Any) -> Flag:
+    """A check's outcome."""
+    return {"passed": passed, "detail": detail, **values}
+
+
+def threat_violation(x: Tensor, x_adv: Tensor, eps: float | None, norm: str) -> float:
+    """Largest amount by which ``x_adv`` (B, ...) leaves the eps-ball around ``x`` or the box [0, 1].
+
+    Returns 0.0 when every example is inside (up to float rounding: 1e-5 absolute,
+    plus 1e-5 relative for L2), else the excess; ``inf`` when shapes differ.
+    """
+    if x_adv.shape != x.shape:
+        return math.inf
+    box = max(float((-x_adv).max()), float((x_adv - 1).max()), 0.0)
+    if eps is None or x.numel() == 0:
+        return box if box > 1e-6 else 0.0
+    delta = (x_adv - x).flatten(1).float()
+    if norm == "L2":
+        excess = float((delta.norm(dim=1) - eps * (1 + 1e-5)).max())
+    else:
+        excess = float((delta.abs().amax(dim=1) - eps).max())
+    worst = max(box if box > 1e-6 else 0.0, excess if excess > 1e-5 else 0.0)
+    return worst
+
+
+def check_deterministic(model: nn.Module, x: Tensor) -> Flag:
+    """Two forward passes on ``x`` (B, C, H, W) must agree (rtol 1e-5, atol 1e-6)."""
+    with torch.no_grad():
+        a, b = model(x), model(x)
+    diff = float((a - b).abs().max()) if a.numel() else 0.0
+    ok = bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True))
+    return flag(
+        ok,
+        "two forward passes agree"
+        if ok
+        else f"model output is random: two forward passes differ by up to {diff:.3g} "
+        "(dropout or a stochastic layer active in eval mode?)",
+        max_diff=diff,
+    )
+
+
+def check_gradients(model: nn.Module, x: Tensor, y: Tensor, max_fraction: float) -> Flag:
+    """Fraction of correctly classified examples whose CE input gradient is exactly zero."""
+    leaf = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(leaf).float()
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), leaf)
+    correct = logits.detach().argmax(1) == y
+    if not bool(correct.any()):
+        return flag(None, "no correctly classified example to test")
+    zero = grad.flatten(1).abs().amax(1) == 0
+    frac = float(zero[correct].float().mean())
+    ok = frac <= max_fraction
+    detail = f"{frac:.0%} of correct examples have an all-zero input gradient" + (
+        ""
+        if ok
+        else " (masked gradients: non-differentiable input processing or "
+        "saturated softmax; use a margin/DLR loss, BPDA or remove the layer)"
+    )
+    return flag(ok, detail, zero_fraction=frac)
+
+
+@torch.no_grad()
+def random_search_acc(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, draws: int, gen: torch.Generator
+) -> float:
+    """Accuracy (percent) under uniform random points in the Linf ball (random directions on the
+    L2 sphere): an example counts as robust if it and all ``draws`` points are classified right."""
+    robust = model(x).argmax(1) == y
+    for _ in range(draws):
+        noise = torch.rand(x.shape, generator=gen).to(x.device) * 2 - 1
+        if norm == "L2":
+            noise = noise / noise.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+        robust &= model((x + eps * noise).clamp(0, 1)).argmax(1) == y
+    return 100.0 * float(robust.float().mean())
+
+
+def compare(strong: float, weak: float, tol: float, strong_name: str, weak_name: str) -> Flag:
+    """Pass if accuracy under ``strong`` <= accuracy under ``weak`` + ``tol`` points."""
+    ok = strong <= weak + tol
+    detail = (
+        f"{strong_name} {strong:.2f}% <= {weak_name} {weak:.2f}% (+{tol:g})"
+        if ok
+        else f"{strong_name} ({strong:.2f}%) is weaker than {weak_name} ({weak:.2f}%): "
+        "a sign of gradient masking or a broken attack"
+    )
+    return flag(ok, detail, **{strong_name: strong, weak_name: weak})
+
+
+def suite_blackbox_flag(
+    kinds: dict[str, str], acc: dict[str, float], worst_case: bool, tol: float
+) -> Flag | None:
+    """Compare the suite's own white-box and black-box attacks, if it has both.
+
+    Independent mode: the best white-box accuracy must not exceed the best black-box one + tol.
+    Worst-case mode (cumulative accuracies): a black-box attack that runs after white-box ones must
+    not lower the accuracy by more than tol.
+    """
+    labels = list(acc)
+    white = [lb for lb in labels if kinds[lb] != "black-box"]
+    black = [lb for lb in labels if kinds[lb] == "black-box"]
+    if not white or not black:
+        return None
+    if not worst_case:
+        w = min(white, key=acc.__getitem__)
+        b = min(black, key=acc.__getitem__)
+        return compare(acc[w], acc[b], tol, w, b)
+    for i, lb in enumerate(labels):
+        before = labels[:i]
+        if kinds[lb] == "black-box" and any(kinds[p] != "black-box" for p in before):
+            drop = acc[before[-1]] - acc[lb]
+            if drop > tol:
+                return flag(
+                    False,
+                    f"black-box {lb} lowered accuracy by {drop:.2f} points after "
+                    "the white-box attacks: gradient masking",
+                    drop=drop,
+                )
+    return flag(True, "black-box attacks found no examples the white-box attacks missed")

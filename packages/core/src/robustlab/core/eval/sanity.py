@@ -1,0 +1,169 @@
+"""Runs the sanity checks of :mod:`robustlab.core.eval.checks` after an evaluation's batches."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from robustlab.core.eval.checks import (
+    Flag,
+    SanityConfig,
+    check_deterministic,
+    check_gradients,
+    compare,
+    flag,
+    random_search_acc,
+    suite_blackbox_flag,
+    threat_violation,
+)
+from robustlab.core.eval.state import EvalState
+from robustlab.core.eval.suites import AttackSpec, Suite
+from robustlab.core.utils import get_logger
+
+log = get_logger(__name__)
+
+
+def attack_accuracy(
+    model: nn.Module, spec: AttackSpec, x: Tensor, y: Tensor, seed: int, batch_size: int
+) -> tuple[float, float]:
+    """Accuracy (percent) of ``model`` on ``x``, ``y`` under ``spec``, and the largest threat-model
+    violation. Only clean-correct examples are attacked."""
+    robust_total, worst_excess = 0, 0.0
+    for lo in range(0, len(y), batch_size):
+        xb, yb = x[lo : lo + batch_size], y[lo : lo + batch_size]
+        with torch.no_grad():
+            ok = model(xb).argmax(1) == yb
+        idx = ok.nonzero().squeeze(1)
+        if idx.numel():
+            torch.manual_seed(seed + lo)
+            x_adv = spec.build(seed=seed + lo)(model, xb[idx], yb[idx])
+            worst_excess = max(worst_excess, threat_violation(xb[idx], x_adv, spec.eps, spec.norm))
+            with torch.no_grad():
+                ok[idx] = model(x_adv).argmax(1) == yb[idx]
+        robust_total += int(ok.sum())
+    return 100.0 * robust_total / max(len(y), 1), worst_excess
+
+
+def run_sanity(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    suite: Suite,
+    state: EvalState,
+    cfg: SanityConfig,
+    dev: torch.device,
+    seed: int,
+    batch_size: int,
+) -> tuple[dict[str, Flag], list[dict[str, float]] | None]:
+    """All checks; returns (flags by name, eps sweep points or None). Failures are logged."""
+    xs, ys = x[: cfg.n].to(dev), y[: cfg.n].to(dev)
+    flags: dict[str, Flag] = {}
+    nonfinite = state.nonfinite
+    flags["logits_finite"] = flag(
+        nonfinite == 0,
+        "all logits finite" if nonfinite == 0 else f"{nonfinite} examples gave NaN/inf logits",
+        nonfinite=nonfinite,
+    )
+    flags["deterministic_output"] = check_deterministic(model, xs[:64])
+    flags["gradients_nonzero"] = check_gradients(model, xs, ys, cfg.zero_grad_fraction)
+    sweep: list[dict[str, float]] | None = None
+    eps, norm = suite.eps, suite.norm
+    violation = dict(state.violation)
+    if eps is None or norm not in {"Linf", "L2"}:
+        why = "suite attacks differ in eps/norm or give none"
+        flags["iterative_ge_single_step"] = flag(None, why)
+        flags["whitebox_ge_blackbox"] = flag(None, why)
+    else:
+        single, sv = attack_accuracy(
+            model, cfg.attack("single_step", eps, norm), xs, ys, seed, batch_size
+        )
+        multi, mv = attack_accuracy(
+            model, cfg.attack("iterative", eps, norm), xs, ys, seed, batch_size
+        )
+        violation["check:single_step"], violation["check:iterative"] = sv, mv
+        flags["iterative_ge_single_step"] = _iterative_flag(suite, state, single, multi, cfg.tol)
+        gen = torch.Generator().manual_seed(seed)
+        noise = random_search_acc(model, xs, ys, eps, norm, cfg.random_draws, gen)
+        flags["whitebox_ge_blackbox"] = _blackbox_flag(suite, state, multi, noise, cfg.tol)
+        if cfg.eps_sweep:
+            sweep = eps_sweep(model, xs, ys, cfg, eps, norm, seed, batch_size)
+            last = sweep[-1]
+            ok = last["accuracy"] <= cfg.zero_acc
+            flags["accuracy_to_zero"] = flag(
+                ok,
+                f"PGD accuracy {last['accuracy']:.2f}% at eps {last['eps']:.4g}"
+                + (
+                    ""
+                    if ok
+                    else f" > {cfg.zero_acc:g}%: the attack cannot break the model even "
+                    "with an unbounded budget (masked gradients?)"
+                ),
+                sweep=sweep,
+            )
+    bad = {k: v for k, v in violation.items() if v > 0}
+    flags["threat_model"] = flag(
+        not bad,
+        "all x_adv inside the eps-ball and [0, 1]"
+        if not bad
+        else f"x_adv outside the threat model (largest excess per attack: {bad})",
+        excess=bad,
+    )
+    for name, f in flags.items():
+        if f["passed"] is False:
+            log.warning("sanity check %s FAILED: %s", name, f["detail"])
+    return flags, sweep
+
+
+def _accs(suite: Suite, state: EvalState) -> dict[str, float]:
+    return {a.label: 100.0 * float(state.done(a.label).float().mean()) for a in suite.attacks}
+
+
+def _iterative_flag(
+    suite: Suite, state: EvalState, single: float, multi: float, tol: float
+) -> Flag:
+    out = compare(multi, single, tol, "iterative", "single_step")
+    if suite.worst_case or out["passed"] is False:
+        return out
+    acc = _accs(suite, state)
+    kinds = {a.label: a.kind for a in suite.attacks}
+    singles = [lb for lb in acc if kinds[lb] == "single-step"]
+    for lb in (lb for lb in acc if kinds[lb] == "iterative"):
+        for s in singles:
+            if acc[lb] > acc[s] + tol:
+                return compare(acc[lb], acc[s], tol, lb, s)
+    return out
+
+
+def _blackbox_flag(suite: Suite, state: EvalState, white: float, noise: float, tol: float) -> Flag:
+    out = compare(white, noise, tol, "iterative", "random_search")
+    if out["passed"] is False:
+        return out
+    kinds = {a.label: a.kind for a in suite.attacks}
+    own = suite_blackbox_flag(kinds, _accs(suite, state), suite.worst_case, tol)
+    return own if own is not None and own["passed"] is False else out
+
+
+def eps_sweep(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    cfg: SanityConfig,
+    eps: float,
+    norm: str,
+    seed: int,
+    batch_size: int,
+) -> list[dict[str, float]]:
+    """PGD accuracy at eps * factor for the configured factors, up to the whole input box
+    (Linf 1, L2 sqrt(d)), stopping once accuracy <= ``cfg.zero_acc``. eps 0 starts at 1/255."""
+    cap = 1.0 if norm == "Linf" else math.sqrt(x[0].numel())
+    base = eps if eps > 0 else 1 / 255
+    points: list[dict[str, float]] = []
+    for factor in cfg.sweep_factors:
+        e = min(base * factor, cap)
+        acc, _ = attack_accuracy(model, cfg.attack("iterative", e, norm), x, y, seed, batch_size)
+        points.append({"eps": e, "accuracy": acc})
+        if acc <= cfg.zero_acc or e >= cap:
+            break
+    return points
