@@ -1,0 +1,401 @@
+"""The training loop every method and paper package reuses: ``train(config, run_dir)``.
+
+Per epoch: the method's loss step on every batch (``replays`` optimiser steps per batch), the
+learning rate set per step from a pure schedule function, optional validation / best-epoch
+selection, then one atomic training-state checkpoint. A run killed at any point restarts from the
+last completed epoch with the same weights, optimiser, scaler, method state and RNG state, so it
+ends bit-identical to an uninterrupted run on CPU (data order and augmentation are functions of
+(seed, epoch) in ``BatchIterator``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustlab.core.errors import ConfigError, RobustlabError
+from robustlab.core.train.config import TrainConfig
+from robustlab.core.train.evaluate import accuracy
+from robustlab.core.train.method import METHODS, Method, StepContext, TrainContext
+from robustlab.core.train.precision import (
+    autocast_factory,
+    make_scaler,
+    resolve_channels_last,
+    resolve_precision,
+)
+from robustlab.core.train.progress import ProgressBar, RunLog
+from robustlab.core.train.runs import (
+    TrainResult,
+    claim_run_dir,
+    is_finished,
+    load_run,
+    resolve_init_from,
+)
+from robustlab.core.train.schedules import build_schedule
+from robustlab.core.train.state import read_train_state, restore_train_state, save_train_state
+from robustlab.core.utils import (
+    atomic_write_json,
+    config_hash,
+    environment_info,
+    get_device,
+    get_logger,
+    seed_everything,
+)
+
+log = get_logger(__name__)
+STATE_FILE = "train_state.safetensors"
+
+
+class TrainingDivergedError(RobustlabError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class _Data:
+    train: Any
+    val: Any | None
+    test: Any
+    info: Any
+    augment: Any
+
+
+@dataclass
+class _Run:
+    """Mutable bookkeeping of a run (saved in the training state)."""
+
+    epoch: int = 0  # next epoch to train
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    stopped: bool = False
+
+
+def _prepare_data(cfg: TrainConfig) -> _Data:
+    from robustlab.core.data import info, load, split_holdout
+
+    meta = info(cfg.dataset)
+    train_set = load(cfg.dataset, "train", n=cfg.n_train, root=cfg.data_root)
+    test_set = load(cfg.dataset, "test", n=cfg.n_test, root=cfg.data_root)
+    val_set = None
+    if cfg.val_fraction > 0:
+        train_set, val_set = split_holdout(train_set.x, train_set.y, cfg.val_fraction, cfg.seed)
+    augment = meta.default_augment
+    if cfg.augment is False:
+        augment = None
+    elif cfg.augment is True and augment is None:
+        raise ConfigError(
+            f"augment=True but dataset {cfg.dataset!r} defines no default augmentation; use None/False"
+        )
+    return _Data(train_set, val_set, test_set, meta, augment)
+
+
+def _build_model(cfg: TrainConfig, method: Method, data: _Data) -> nn.Module:
+    from robustlab.core.models import build, load_checkpoint
+
+    opts = {**cfg.model_opts, **method.model_overrides()}
+    model = build(
+        cfg.model, num_classes=data.info.num_classes, in_channels=data.info.in_channels, **opts
+    )
+    if cfg.init_from:
+        load_checkpoint(resolve_init_from(cfg.init_from), model)
+    return model
+
+
+def _optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def train(
+    config: TrainConfig | dict[str, Any],
+    run_dir: str | Path,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume, or load) the run described by ``config`` in ``run_dir``.
+
+    Args:
+        config: A :class:`TrainConfig` or a dict for :meth:`TrainConfig.from_dict`.
+        run_dir: The run directory (created). A finished run is loaded, not retrained; an
+            interrupted one resumes from its last completed epoch.
+        device: "cpu", "cuda", ... or None for the best available.
+        progress: Show a rich progress bar.
+
+    Returns:
+        :class:`TrainResult` with the selected model, the metrics and the checkpoint path.
+
+    Raises:
+        ConfigError: bad configuration, or ``run_dir`` holds a different run.
+        TrainingDivergedError: the loss became NaN/inf (lower the learning rate).
+    """
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    claim_run_dir(cfg, run_dir)
+    if is_finished(run_dir):
+        log.info("%s is finished; loading it instead of retraining", run_dir)
+        return load_run(run_dir, device)
+    return _Trainer(cfg, run_dir, get_device(device), progress).run()
+
+
+class _Trainer:
+    def __init__(
+        self, cfg: TrainConfig, run_dir: Path, device: torch.device, progress: bool
+    ) -> None:
+        from robustlab.core.data import BatchIterator
+
+        self.cfg, self.run_dir, self.device, self.show = cfg, run_dir, device, progress
+        seed_everything(cfg.seed, cfg.deterministic)
+        self.data = _prepare_data(cfg)
+        self.method: Method = METHODS.build(cfg.method, **cfg.method_opts)
+        model = _build_model(cfg, self.method, self.data)
+        self.precision = resolve_precision(cfg.precision, device)
+        self.channels_last = resolve_channels_last(cfg.channels_last, self.precision, device, model)
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        self.model = model.to(device=device, memory_format=fmt)
+        tr = self.data.train
+        self.batches = BatchIterator(
+            tr.x, tr.y, cfg.batch_size, seed=cfg.seed, augment=self.data.augment, device=device
+        )
+        self.steps_per_epoch = len(self.batches) * self.method.replays
+        self.ctx = TrainContext(
+            config=cfg,
+            device=device,
+            num_classes=self.data.info.num_classes,
+            in_channels=self.data.info.in_channels,
+            image_size=tuple(self.data.info.image_size),
+            epochs=cfg.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            precision=self.precision,
+            autocast=autocast_factory(self.precision, device),
+            train_size=len(tr.y),
+        )
+        self.method.setup(self.model, self.ctx)
+        self.extras = self.method.extra_modules()
+        for mod in self.extras.values():
+            mod.to(device=device, memory_format=fmt)
+        params = list(self.model.parameters())
+        for mod in self.method.trainable_modules().values():
+            params += list(mod.parameters())
+        self.params = params
+        self.optimizer = _optimizer(cfg, params)
+        self.scaler = make_scaler(self.precision, device)
+        self.schedule = build_schedule(
+            cfg.schedule, cfg.lr, cfg.epochs, self.steps_per_epoch, cfg.warmup, **cfg.schedule_opts
+        )
+        self.select_metric = cfg.select_metric
+        if self.select_metric == "auto":
+            self.select_metric = "robust" if self.method.val_attack() is not None else "clean"
+        self.state = _Run()
+        self.runlog = RunLog(run_dir)
+
+    # ------------------------------------------------------------------ resume / checkpoint
+    def _resume(self) -> None:
+        path = self.run_dir / STATE_FILE
+        if not path.exists():
+            return
+        tensors, meta = read_train_state(path)
+        method_state = restore_train_state(
+            tensors,
+            meta,
+            model=self.model,
+            extras=self.extras,
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+        )
+        self.method.load_state_dict(method_state)
+        self.state = _Run(meta["epoch"], meta["history"], meta["best"], meta["stopped"])
+        log.info("resuming %s at epoch %d/%d", self.run_dir, self.state.epoch + 1, self.cfg.epochs)
+
+    def _checkpoint(self) -> None:
+        s = self.state
+        meta = {"config": self.cfg.to_dict(), "epoch": s.epoch, "history": s.history}
+        meta.update(best=s.best, stopped=s.stopped, precision=self.precision)
+        save_train_state(
+            self.run_dir / STATE_FILE,
+            model=self.model,
+            extras=self.extras,
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+            method_state=self.method.state_dict(),
+            meta=meta,
+        )
+        self.runlog.write(s.history)
+
+    # ------------------------------------------------------------------ one epoch
+    def _train_epoch(self, epoch: int, bar: ProgressBar) -> dict[str, float]:
+        self.method.on_epoch_start(epoch, self.ctx)
+        self.model.train()
+        self.batches.set_epoch(epoch)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen, extra, start = 0, {}, time.perf_counter()
+        reps = self.method.replays
+        for i, (x, y) in enumerate(self.batches):
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for r in range(reps):
+                out = self._step(epoch, i * reps + r, r, x, y)
+                loss_sum += out.loss.detach().float()
+                if out.logits is not None:
+                    correct += (out.logits.argmax(1) == y).sum()
+                for k, v in out.metrics.items():
+                    extra[k] = extra.get(k, 0.0) + float(v)
+                seen += len(y)
+            if self.show and (i % 10 == 0 or i == len(self.batches) - 1):
+                rate = seen / max(time.perf_counter() - start, 1e-9)
+                n = (i + 1) * reps
+                bar.update(
+                    epoch,
+                    min(10, i + 1) * reps if i % 10 == 0 else (i % 10) * reps,
+                    {
+                        "loss": float(loss_sum) / n,
+                        "acc": 100.0 * float(correct) / seen,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "img/s": rate,
+                    },
+                )
+        seconds = time.perf_counter() - start
+        n_steps = len(self.batches) * reps
+        loss = float(loss_sum) / n_steps
+        if not torch.isfinite(torch.tensor(loss)):
+            raise TrainingDivergedError(
+                f"training loss is {loss} in epoch {epoch + 1}; lower lr (now {self.cfg.lr}) or use fp32"
+            )
+        stats = {"epoch": epoch + 1, "train_loss": loss, "train_acc": 100.0 * float(correct) / seen}
+        stats.update({k: v / n_steps for k, v in extra.items()})
+        stats.update(
+            lr=self.optimizer.param_groups[0]["lr"], seconds=seconds, img_per_s=seen / seconds
+        )
+        return stats
+
+    def _step(self, epoch: int, it: int, replay: int, x: torch.Tensor, y: torch.Tensor) -> Any:
+        lr = self.schedule(epoch, it)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        sctx = StepContext(
+            epoch,
+            it // self.method.replays,
+            epoch * self.steps_per_epoch + it,
+            replay,
+            lr,
+            self.ctx,
+        )
+        self.method.before_step(self.model, sctx)
+        with self.ctx.autocast():
+            out = self.method.loss(self.model, x, y, sctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        if self.cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.method.after_step(self.model, sctx)
+        return out
+
+    # ------------------------------------------------------------------ selection
+    def _acc(self, split: Any, robust: bool) -> float:
+        attack = self.method.val_attack() if robust else None
+        return accuracy(
+            self.model,
+            split.x,
+            split.y,
+            device=self.device,
+            attack=attack,
+            channels_last=self.channels_last,
+        )
+
+    def _select(self, stats: dict[str, Any]) -> None:
+        by = self.cfg.select_best
+        if by == "none":
+            return
+        split = self.data.val if by == "val" else self.data.test
+        robust = self.select_metric == "robust"
+        stats[f"{by}_clean_acc"] = self._acc(split, False)
+        if robust:
+            stats[f"{by}_robust_acc"] = self._acc(split, True)
+        score = stats[f"{by}_robust_acc" if robust else f"{by}_clean_acc"]
+        if self.state.best is None or score > self.state.best["score"]:
+            from robustlab.core.models import save_checkpoint
+
+            self.state.best = {"epoch": stats["epoch"], "score": score}
+            save_checkpoint(
+                self.run_dir / "best.safetensors", self.model, self._ckpt_meta(stats["epoch"])
+            )
+
+    def _ckpt_meta(self, epoch: int) -> dict[str, Any]:
+        return {"train_config": self.cfg.to_dict(), "epoch": epoch, "method": self.cfg.method}
+
+    # ------------------------------------------------------------------ main
+    def run(self) -> TrainResult:
+        self._resume()
+        bar = ProgressBar(self.show, self.cfg.epochs, self.steps_per_epoch, self.state.epoch)
+        try:
+            while self.state.epoch < self.cfg.epochs and not self.state.stopped:
+                epoch = self.state.epoch
+                stats = self._train_epoch(epoch, bar)
+                self.method.on_epoch_end(epoch, self.ctx, self.model)
+                self._select(stats)
+                self.state.history.append(stats)
+                self.state.epoch = epoch + 1
+                self.state.stopped = bool(self.method.stop_training)
+                self._checkpoint()
+        finally:
+            bar.close()
+            self.runlog.close()
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        from robustlab.core.models import load_checkpoint, save_checkpoint
+
+        s = self.state
+        final = save_checkpoint(
+            self.run_dir / "model.safetensors", self.model, self._ckpt_meta(s.epoch)
+        )
+        metrics: dict[str, Any] = {"final_clean_acc": self._acc(self.data.test, False)}
+        chosen = final
+        if s.best is not None:
+            chosen = self.run_dir / "best.safetensors"
+            load_checkpoint(chosen, self.model)
+            metrics["best_epoch"] = s.best["epoch"]
+            metrics["best_score"] = s.best["score"]
+        metrics["clean_acc"] = self._acc(self.data.test, False)
+        total_s = sum(h["seconds"] for h in s.history)
+        metrics.update(
+            finished=True,
+            checkpoint=chosen.name,
+            epochs_completed=s.epoch,
+            early_stopped=s.stopped and s.epoch < self.cfg.epochs,
+            selection={
+                "by": self.cfg.select_best,
+                "metric": self.select_metric,
+                "uses_test_set": self.cfg.select_best == "test",
+            },
+            n_test=len(self.data.test.y),
+            history=s.history,
+            train_seconds=total_s,
+            img_per_s=sum(h["img_per_s"] * h["seconds"] for h in s.history) / max(total_s, 1e-9),
+            precision=self.precision,
+            channels_last=self.channels_last,
+            method=self.cfg.method,
+            method_options=self.method.options(),
+            config=self.cfg.to_dict(),
+            config_hash=config_hash(self.cfg.to_dict()),
+            seed=self.cfg.seed,
+            environment=environment_info(self.device),
+        )
+        atomic_write_json(self.run_dir / "metrics.json", metrics)
+        self.model.eval()
+        return TrainResult(self.model, metrics, self.run_dir, chosen)

@@ -1,0 +1,3 @@
+"""Built-in training methods; importing this package registers them in ``METHODS``."""
+
+from robustlab.core.train.methods import natural  # noqa: F401

@@ -1,0 +1,65 @@
+"""Mixed precision and memory layout: resolve "auto", build the autocast context and grad scaler.
+
+"auto" means bf16 autocast on CPUs with native bf16 matrix units (AMX or AVX512-BF16, where it is
+about 2x faster for small CNNs with channels_last) and fp32 on other CPUs (emulated bf16 is several
+times *slower*); fp16 with a gradient scaler on CUDA; fp32 elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from robustlab.core.errors import ConfigError
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU executes bf16 matmuls/convolutions natively (AMX or AVX512-BF16)."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Turn "auto" into "fp32" / "bf16" / "fp16" for ``device``; validate explicit choices.
+
+    Raises:
+        ConfigError: fp16 requested on a non-CUDA device, or an unknown name.
+    """
+    if precision == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    return precision
+
+
+def resolve_channels_last(
+    flag: bool | None, precision: str, device: torch.device, model: nn.Module
+) -> bool:
+    """channels_last on by default for conv models on CUDA or with bf16 on CPU."""
+    if flag is not None:
+        return flag
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return has_conv and (device.type == "cuda" or precision == "bf16")
+
+
+def autocast_factory(
+    precision: str, device: torch.device
+) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """A zero-argument callable giving the run's autocast context (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled only for fp16 (bf16 has fp32's exponent range)."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
