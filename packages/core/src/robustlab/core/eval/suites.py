@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from robustlab.core.errors import ConfigError
+from robustlab.core.errors import ConfigError, UnknownNameError
 from robustlab.core.eval.eps import format_eps, parse_eps
 from robustlab.core.registry import Registry
 
@@ -282,7 +282,12 @@ def resolve_suite(
         if norm is not None:
             opts["norm"] = norm
         return SUITES.build(suite, **opts)
+    if isinstance(suite, str) and not any(c in suite for c in ":;,="):
+        _check_bare_name(suite)
     out = Suite.parse(suite) if isinstance(suite, str) else Suite.from_list(suite)
+    for spec in out.attacks:
+        if isinstance(spec.attack, str):
+            _attacks().get(spec.attack)  # unknown names fail here, before any work
     if eps is not None:
         for spec in out.attacks:
             spec.kwargs.setdefault("eps", parse_eps(eps))
@@ -290,6 +295,22 @@ def resolve_suite(
         for spec in out.attacks:
             spec.kwargs.setdefault("norm", norm)
     return out
+
+
+def _attacks() -> Registry[Any]:
+    from robustlab.core.attacks import ATTACKS
+
+    return ATTACKS
+
+
+def _check_bare_name(name: str) -> None:
+    """A single word must be a suite or an attack name; say which names exist otherwise."""
+    if name.strip() in _attacks():
+        return
+    raise UnknownNameError(
+        f"unknown suite {name!r}. Valid suites: {', '.join(SUITES.names())}; or list attacks, "
+        f"e.g. 'fgsm;pgd:steps=20' (attacks: {', '.join(_attacks().names())})"
+    )
 
 
 def _default_eps(eps: float | str | None, norm: str) -> float:
