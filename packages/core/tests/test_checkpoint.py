@@ -149,10 +149,11 @@ def test_corrupt_and_missing_files(tmp_path: Path) -> None:
         load_checkpoint(bad)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.safetensors")
-    path = save_checkpoint(tmp_path / "ok.safetensors", build("lenet5"))
-    meta_path(path).write_text("{not json")
-    with pytest.raises(CheckpointError, match=r"meta\.json"):
-        load_checkpoint(path)
+    legacy = tmp_path / "ok.pt"
+    torch.save(build("lenet5").state_dict(), legacy)
+    meta_path(legacy).write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"ok\.meta\.json"):
+        load_checkpoint(legacy)
 
 
 def test_legacy_torch_state_dicts(tmp_path: Path) -> None:
@@ -171,6 +172,16 @@ def test_legacy_torch_state_dicts(tmp_path: Path) -> None:
     junk.write_bytes(b"not a zip file")
     with pytest.raises(CheckpointError, match=r"c\.pt"):
         load_checkpoint(junk)
+
+
+def test_tied_weights_and_header_metadata_win(tmp_path: Path) -> None:
+    lin = torch.nn.Linear(4, 4)
+    sd = {"a": lin.weight, "b": lin.weight, "c": lin.weight.T}  # shared storage, non-contiguous
+    path = save_checkpoint(tmp_path / "tied.safetensors", sd, {"v": 1})
+    meta_path(path).write_text('{"v": 2}')  # a stale sidecar never overrides the weights' header
+    loaded, meta = load_checkpoint(path)
+    assert meta["v"] == 1
+    assert torch.equal(loaded["b"], lin.weight) and torch.equal(loaded["c"], lin.weight.T)
 
 
 def test_sidecar_is_valid_json_and_write_is_atomic(tmp_path: Path) -> None:

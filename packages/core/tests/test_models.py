@@ -70,56 +70,62 @@ def test_architecture_details() -> None:
     assert grab["resnet18"][-1] == 4 and grab["resnet18-lbgat"][-1] == 8
 
 
+def _check_head_swap_and_map_drop(model: Classifier, x: torch.Tensor) -> None:
+    with x.device:
+        model.set_head(MultiSampleDropoutHead(model.feature_dim, 5, k=3))
+    with torch.no_grad():
+        assert model.num_classes == 5 and model(x).shape == (2, 5)
+        assert model.head.forward_samples(model.features(x)).shape == (3, 2, 5)
+        with pytest.raises(ValueError, match="feature_dim"):
+            model.set_head(nn.Linear(model.feature_dim + 1, 5))
+        # every model names a last conv stage for DropBlock/Disout on feature maps
+        assert add_map_drop(model.train(), "disout", dist_prob=0.1) == [model.map_drop_stage]
+        assert model(x).shape == (2, 5)
+
+
 @pytest.mark.parametrize("name", LIGHT)
-def test_forward_backward_features(name: str) -> None:
+def test_forward_backward_features_head_swap(name: str) -> None:
     c, h, w = model_spec(name).input_size
     torch.manual_seed(0)
     model = build(name, num_classes=7, in_channels=c)
+    assert isinstance(model, Classifier) and model.arch == name
     x = torch.rand(2, c, h, w)
     feats = model.features(x)
     assert feats.shape == (2, model.feature_dim)
-    logits = model(x)
+    logits = model.head(feats)
     assert logits.shape == (2, 7) and model.num_classes == 7
     assert torch.isfinite(logits).all()
     torch.nn.functional.cross_entropy(logits, torch.tensor([1, 3])).backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.head.weight.grad.abs().sum() > 0  # type: ignore[union-attr]
+    _check_head_swap_and_map_drop(model, x)
+
+
+@pytest.mark.parametrize("name", HEAVY)
+def test_heavy_models_shapes_on_meta(name: str) -> None:
+    c, h, w = model_spec(name).input_size
+    model = meta_build(name, in_channels=c)
+    x = torch.empty(2, c, h, w, device="meta")
+    assert isinstance(model, Classifier) and model.arch == name
+    assert model.features(x).shape == (2, model.feature_dim)
+    assert model(x).shape == (2, 10)
+    _check_head_swap_and_map_drop(model, x)
 
 
 @pytest.mark.parametrize("name", LIGHT)
 def test_other_channel_count_and_determinism(name: str) -> None:
     c, h, w = model_spec(name).input_size
     other = 3 if c == 1 else 1
-    x = torch.rand(2, other, h, w)
-    outs, states = [], []
+    states = []
     for _ in range(2):
         torch.manual_seed(123)
         model = build(name, in_channels=other).eval()
-        with torch.no_grad():
-            outs.append(model(x))
         states.append(model.state_dict())
-    assert outs[0].shape == (2, 10)
-    assert torch.equal(outs[0], outs[1])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_head_swap_and_meta_shapes(name: str) -> None:
-    c, h, w = model_spec(name).input_size
-    model = meta_build(name, in_channels=c)
-    assert isinstance(model, Classifier) and model.arch == name
-    x = torch.empty(2, c, h, w, device="meta")
-    assert model(x).shape == (2, 10)
-    with torch.device("meta"):
-        model.set_head(MultiSampleDropoutHead(model.feature_dim, 5, k=3))
-    assert model.num_classes == 5 and model(x).shape == (2, 5)
-    assert model.head.forward_samples(model.features(x)).shape == (3, 2, 5)
-    with pytest.raises(ValueError, match="feature_dim"):
-        model.set_head(nn.Linear(model.feature_dim + 1, 5))
-    # every model names a last conv stage for DropBlock/Disout on feature maps
-    assert add_map_drop(model.train(), "disout", dist_prob=0.1) == [model.map_drop_stage]
-    assert model(x).shape == (2, 5)
+    with torch.no_grad():
+        x = torch.rand(2, other, h, w)
+        assert model(x).shape == (2, 10) and torch.equal(model(x), model(x))
 
 
 @pytest.mark.slow

@@ -68,11 +68,16 @@ def meta_path(path: str | os.PathLike[str]) -> Path:
 def _tensor_state(obj: nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     sd = obj.state_dict() if isinstance(obj, nn.Module) else obj
     out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
     for k, v in sd.items():
         if not isinstance(v, torch.Tensor):
             raise TypeError(f"state dict entry {k!r} is a {type(v).__name__}, not a tensor")
-        # clone: safetensors refuses tensors that share storage
-        out[k] = v.detach().to("cpu").contiguous().clone()
+        t = v.detach().to("cpu").contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen and t.numel() > 0:  # safetensors refuses tensors that share storage
+            t = t.clone()
+        seen.add(t.untyped_storage().data_ptr())
+        out[k] = t
     return out
 
 
@@ -130,11 +135,12 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}); "
             f"delete it and re-create it (re-run training or re-download)"
         ) from None
-    meta = _read_sidecar(path)
-    if meta is None:
-        embedded = header.get("__metadata__", {}).get(_META_KEY)
-        meta = json.loads(embedded) if embedded else {}
-    return sd, meta
+    # the header copy is written together with the weights, so it is authoritative; the sidecar
+    # is its human-readable twin (and the only metadata of foreign safetensors files)
+    embedded = (header.get("__metadata__") or {}).get(_META_KEY)
+    if embedded:
+        return sd, json.loads(embedded)
+    return sd, _read_sidecar(path) or {}
 
 
 def _read_sidecar(path: Path) -> dict[str, Any] | None:
