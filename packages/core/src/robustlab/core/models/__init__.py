@@ -25,6 +25,7 @@ from robustlab.core.models.heads import (
     NormalizedLinearHead,
     build_head,
 )
+from robustlab.core.models.map_drop import add_map_drop
 from robustlab.core.models.zoo import MODELS, ModelSpec, build, model_spec, names, register_model
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MultiSampleDropoutHead",
     "Normalize",
     "NormalizedLinearHead",
+    "add_map_drop",
     "build",
     "build_head",
     "load_checkpoint",
