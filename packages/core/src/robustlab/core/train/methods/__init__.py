@@ -1,3 +1,11 @@
 """Built-in training methods; importing this package registers them in ``METHODS``."""
 
-from robustlab.core.train.methods import natural  # noqa: F401
+from robustlab.core.train.methods import (  # noqa: F401
+    adversarial,
+    awp,
+    free,
+    lbgat,
+    natural,
+    regularizers,
+    trades,
+)
