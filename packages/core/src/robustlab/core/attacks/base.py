@@ -9,7 +9,8 @@ Every attack is built without a model and called as ``attack(model, x, y, **ctx)
 * ``x`` is never modified, ``model.training`` is unchanged, no gradient is written to the model's
   parameters (gradients are taken with ``torch.autograd.grad`` w.r.t. the input only);
 * attacks run in fp32 with autocast disabled unless ``autocast=True``;
-* with ``seed`` set, every random draw comes from a generator seeded per call: same seed, same output.
+* with ``seed`` set, every random draw comes from a generator seeded per call (same seed, same
+  output).
 """
 
 from __future__ import annotations
@@ -88,9 +89,9 @@ class Attack:
         norm: "Linf" or "L2".
         targeted: If True, move towards a target class instead of away from ``y``.
         target: How targets are chosen when ``targeted`` and no ``y_target`` is given in ``ctx``:
-            "random" (uniform over the other classes) or "least-likely" (argmin of the clean logits).
-        loss: Name in ``LOSSES`` or callable ``loss(logits, y, *, logits_clean=None, **ctx) -> (B,)``,
-            maximised by the attack.
+            "random" (uniform over the other classes) or "least-likely" (argmin of clean logits).
+        loss: Name in ``LOSSES`` or callable
+            ``loss(logits, y, *, logits_clean=None, **ctx) -> (B,)``, maximised by the attack.
         early_stop: Stop updating examples that are already misclassified (off by default).
         seed: Seed for the attack's own random generator; None uses torch's global RNG.
         autocast: Run the model under autocast (bf16 on CPU, fp16 on CUDA); default False: fp32.

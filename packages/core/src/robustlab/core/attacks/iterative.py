@@ -41,8 +41,8 @@ class IterativeAttack(Attack):
         steps: Number of gradient steps (>= 1).
         random_start: Start from a random point of the eps-ball instead of ``x``.
         init: Random start distribution: "uniform" (uniform in the Linf ball; for L2 a random
-            direction with radius U(0, eps), as torchattacks) or "normal" (``x + init_std * N(0, 1)``,
-            the TRADES start).
+            direction with radius U(0, eps), as torchattacks) or "normal"
+            (``x + init_std * N(0, 1)``, the TRADES start).
         init_std: Standard deviation of the "normal" start.
         restarts: Number of random restarts (>= 1); later restarts only run on examples that are
             still not fooled, keeping the worst case per example.

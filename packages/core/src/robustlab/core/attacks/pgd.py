@@ -2,7 +2,8 @@
 
 Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018 (PGD:
 random start in the eps-ball, then projected steps). Kurakin, Goodfellow & Bengio, "Adversarial
-examples in the physical world", ICLR-W 2017 (BIM / I-FGSM: the same iteration without random start).
+examples in the physical world", ICLR-W 2017 (BIM / I-FGSM: the same iteration without random
+start).
 The iteration itself lives in ``iterative.IterativeAttack``.
 """
 

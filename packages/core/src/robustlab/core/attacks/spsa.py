@@ -1,0 +1,115 @@
+"""SPSA attack (Uesato et al., "Adversarial Risk and the Dangers of Evaluating Against Weak
+Attacks", ICML 2018): gradient-free, Adam on a finite-difference gradient estimate.
+
+For each step, with ``samples`` Rademacher directions v_s in {-1, 1}^d (antithetic pairs)::
+
+    g_hat = mean_s  (L(x' + delta v_s) - L(x' - delta v_s)) / (2 delta) * v_s
+
+then an Adam ascent step with learning rate ``lr`` on the perturbation and a projection onto the
+eps-ball and [0, 1]. Only forward passes (no gradients) are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from robustlab.core.attacks.base import (
+    ATTACKS,
+    Attack,
+    _check_number,
+    check_positive_int,
+    project,
+)
+
+
+class SPSA(Attack):
+    """Simultaneous Perturbation Stochastic Approximation attack.
+
+    Args:
+        eps: Radius (>= 0); default 8/255.
+        steps: Adam iterations (>= 1); default 10.
+        lr: Adam learning rate (> 0); default 0.01.
+        delta: Finite-difference step (> 0); default 0.01.
+        samples: Directions per step (>= 1); default 128.
+        chunk: Directions evaluated per forward pass (memory knob); default 32.
+        **kwargs: ``norm``, ``targeted``, ``target``, ``loss`` (default "cw" margin, as in the
+            paper), ``early_stop`` (stop updating fooled examples), ``seed``, ``autocast``.
+
+    Shapes: x (B, C, H, W) in [0, 1], y (B,) -> x_adv (B, C, H, W).
+    """
+
+    name = "spsa"
+
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        steps: int = 10,
+        lr: float = 0.01,
+        delta: float = 0.01,
+        samples: int = 128,
+        chunk: int = 32,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("loss", "cw")
+        super().__init__(eps, **kwargs)
+        check_positive_int("steps", steps)
+        check_positive_int("samples", samples)
+        check_positive_int("chunk", chunk)
+        _check_number("lr", lr, low=0.0, strict=True, allow_inf=False)
+        _check_number("delta", delta, low=0.0, strict=True, allow_inf=False)
+        self.steps, self.lr, self.delta = steps, float(lr), float(delta)
+        self.samples, self.chunk = samples, chunk
+
+    def _estimate(
+        self, model: nn.Module, x_adv: Tensor, y: Tensor, ctx: dict[str, Any], gen: Any
+    ) -> Tensor:
+        n = len(x_adv)
+        grad = torch.zeros_like(x_adv)
+        done = 0
+        while done < self.samples:
+            s = min(self.chunk, self.samples - done)
+            v = torch.randint(0, 2, (s, *x_adv.shape), generator=gen, device=x_adv.device)
+            v = v.to(x_adv.dtype).mul_(2).sub_(1)
+            both = torch.cat([x_adv + self.delta * v, x_adv - self.delta * v]).flatten(0, 1)
+            reps = 2 * s
+            rep_ctx = {
+                k: val.repeat(reps, *([1] * (val.dim() - 1)))
+                if isinstance(val, Tensor) and val.dim() > 0
+                else val
+                for k, val in ctx.items()
+            }
+            with torch.no_grad():
+                obj = self.objective(model(both), y.repeat(reps), rep_ctx).reshape(2, s, n)
+            diff = (obj[0] - obj[1]) / (2 * self.delta)  # (s, n)
+            grad += (diff.reshape(s, n, *([1] * (x_adv.dim() - 1))) * v).sum(0)
+            done += s
+        return grad / self.samples
+
+    def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, ctx: dict[str, Any]) -> Tensor:
+        gen = self.generator(x.device)
+        pert = torch.zeros_like(x, requires_grad=True)
+        opt = torch.optim.Adam([pert], lr=self.lr)
+        active = torch.ones(len(x), dtype=torch.bool, device=x.device)
+        for _ in range(self.steps):
+            with torch.no_grad():
+                x_adv = x + pert
+                if self.early_stop:
+                    active &= ~self.fooled(model(x_adv), y, ctx)
+                    if not bool(active.any()):
+                        break
+            g = self._estimate(model, x_adv, y, ctx, gen)
+            frozen = pert.detach().clone()
+            pert.grad = -g  # Adam minimises; the objective is maximised
+            opt.step()
+            with torch.no_grad():
+                pert.copy_(project(x + pert, x, self.eps, self.norm) - x)
+                pert[~active] = frozen[~active]
+        return (x + pert).detach()
+
+
+@ATTACKS.register("spsa")
+def _spsa(**kwargs: Any) -> SPSA:
+    return SPSA(**kwargs)
