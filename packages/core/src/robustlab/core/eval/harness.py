@@ -108,7 +108,8 @@ def evaluate(
         if state.next_batch:
             log.info("resuming evaluation from batch %d (%s)", state.next_batch, state_path)
         _run_batches(model, x, y, spec, state, batch_size, dev, seed, state_path, progress)
-        flags, sweep = ({}, None)
+        flags: dict[str, dict[str, Any]] = {}
+        sweep: list[dict[str, float]] | None = None
         if cfg is not None:
             flags, sweep = run_sanity(model, x, y, spec, state, cfg, dev, seed, batch_size)
         return _build_result(
@@ -297,7 +298,7 @@ def _build_result(
     for spec in suite.attacks:
         f = state.done(spec.label)
         per_example[spec.label] = f.tolist()
-        robust_acc[spec.label] = 100.0 * float(f.float().mean())
+        robust_acc[spec.label] = _pct(f)
         worst &= f
     per_example["worst_case"] = worst.tolist()
     dtype = next((str(p.dtype) for p in model.parameters()), "torch.float32")
@@ -306,9 +307,9 @@ def _build_result(
         attacks=[a.to_dict() for a in suite.attacks],
         worst_case=suite.worst_case,
         n=state.n,
-        clean_acc=100.0 * float(clean.float().mean()),
+        clean_acc=_pct(clean),
         robust_acc=robust_acc,
-        worst_case_acc=100.0 * float(worst.float().mean()),
+        worst_case_acc=_pct(worst),
         per_example=per_example,
         times={k: round(v, 4) for k, v in state.times.items()},
         flags=flags,
@@ -326,3 +327,8 @@ def _build_result(
         eps_sweep=sweep,
         meta=meta,
     )
+
+
+def _pct(flags: Tensor) -> float:
+    """Percentage of True in a boolean tensor, computed from integer counts."""
+    return 100.0 * int(flags.sum()) / max(flags.numel(), 1)

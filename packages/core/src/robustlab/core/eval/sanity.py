@@ -117,7 +117,7 @@ def run_sanity(
 
 
 def _accs(suite: Suite, state: EvalState) -> dict[str, float]:
-    return {a.label: 100.0 * float(state.done(a.label).float().mean()) for a in suite.attacks}
+    return {a.label: 100.0 * int(state.done(a.label).sum()) / state.n for a in suite.attacks}
 
 
 def _iterative_flag(
