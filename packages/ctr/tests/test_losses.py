@@ -129,9 +129,14 @@ def test_skl_gamma_zero_is_exactly_the_trades_kl() -> None:
     trades = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="batchmean")
     assert skl_loss(adv, clean, y, 0.0).item() == pytest.approx(trades.item(), rel=1e-6)
     per = skl_loss(adv, clean, y, 0.0, reduction="none")
-    assert torch.equal(
-        per, F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="none").sum(1)
-    )
+    ref = F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="none").sum(1)
+    assert torch.allclose(per, ref, atol=1e-6)
+    # bit-identical to core's TRADES KL (training) and "kl" attack loss
+    from robustlab.core.attacks.losses import kl_loss
+    from robustlab.core.train.methods.common import kl_batchmean
+
+    assert torch.equal(skl_loss(adv, clean, y, 0.0), kl_batchmean(clean, adv))
+    assert torch.equal(per, kl_loss(adv, y, logits_clean=clean))
 
 
 def test_skl_attack_loss_needs_clean_logits_and_detaches_them() -> None:

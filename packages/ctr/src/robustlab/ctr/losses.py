@@ -147,8 +147,8 @@ def kl_per_example(logits_adv: Tensor, logits_clean: Tensor) -> Tensor:
     """TRADES' KL(P || Q) with P = p(x) = softmax(logits_clean), Q = p(x') = softmax(logits_adv),
     summed over classes: (B,). Gradients flow to both arguments unless the caller detaches."""
     log_q = F.log_softmax(logits_adv.float(), dim=-1)
-    p = F.softmax(logits_clean.float(), dim=-1)
-    return F.kl_div(log_q, p, reduction="none").sum(dim=-1)
+    log_p = F.log_softmax(logits_clean.float(), dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
 
 
 def sce_loss(logits: Tensor, y: Tensor, gamma: float, reduction: Reduction = "mean") -> Tensor:
