@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from robustlab.core.report import render_compare
 
     try:
-        paths = render_compare(args.runs_dir, out_dir=args.out, suite=args.suite, profile=args.profile)
+        paths = render_compare(
+            args.runs_dir, out_dir=args.out, suite=args.suite, profile=args.profile
+        )
     except FileNotFoundError as exc:
         raise RobustlabError(str(exc)) from None
     sys.stdout.write(f"compare: {paths['md']}, {paths['html']}, {paths['csv']}\n")

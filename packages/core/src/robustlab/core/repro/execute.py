@@ -19,13 +19,11 @@ import torch
 from robustlab.core.repro.spec import ANALYSES, RunSpec
 from robustlab.core.repro.store import (
     CONFIG,
-    FORMAT,
     METRICS,
     RunRecord,
     phase_dir,
-    read_record,
-    spec_hash,
     write_run_config,
+    write_run_metrics,
 )
 from robustlab.core.utils import atomic_write_json, get_logger
 
@@ -55,18 +53,17 @@ def eval_metrics(result: Any) -> dict[str, float]:
     return out
 
 
-def _eval_document(result: Any) -> dict[str, Any]:
-    doc = result.to_json()
+def _eval_document(result: Any, spec: RunSpec, name: str) -> dict[str, Any]:
+    """The evaluation's RobustBench entry (``to_json``) with name, dataset and architecture set."""
+    doc = result.to_json(name=name)
     if isinstance(doc, str):
         doc = json.loads(doc)
-    return dict(doc) if isinstance(doc, dict) else {}
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+    doc = dict(doc) if isinstance(doc, dict) else {}
+    if not doc.get("dataset"):
+        doc["dataset"] = spec.dataset
+    if not doc.get("architecture"):
+        doc["architecture"] = str(getattr(spec.train[-1], "model", ""))
+    return doc
 
 
 def train_phases(
@@ -165,27 +162,13 @@ def execute_run(
             seed=spec.eval_seed,
             progress=progress,
         )
-        result.save(rdir / EVAL_RESULT)
+        doc = _eval_document(result, spec, name=f"{extra.get('paper', '')}/{spec.id}".lstrip("/"))
+        atomic_write_json(rdir / EVAL_RESULT, doc)
         metrics.update(eval_metrics(result))
-        doc = _eval_document(result)
     metrics.update(run_analyses(spec, model, x, y))
     metrics["n_eval"] = float(len(y))
-    record = {
-        "format": FORMAT,
-        "complete": True,
-        "run_id": spec.id,
-        "config_hash": spec_hash(spec),
-        "checkpoint": _relative(ckpt, rdir),
-        "metrics": metrics,
-        "wall_s": {
-            "train": round(t_train, 3),
-            "eval": round(time.perf_counter() - t0 - t_train, 3),
-        },
-        "device": str(device),
-        **extra,
-    }
-    robustlab = doc.get("robustlab") if isinstance(doc.get("robustlab"), dict) else {}
-    doc["robustlab"] = {**robustlab, "repro": record}
-    atomic_write_json(rdir / METRICS, doc)
-    log.debug("run %s: metrics written to %s", spec.id, rdir / METRICS)
-    return read_record(rdir)
+    wall = {"train": round(t_train, 3), "eval": round(time.perf_counter() - t0 - t_train, 3)}
+    log.debug("run %s: writing %s", spec.id, rdir / METRICS)
+    return write_run_metrics(
+        rdir, spec, metrics, ckpt, doc, {"wall_s": wall, "device": str(device), **extra}
+    )

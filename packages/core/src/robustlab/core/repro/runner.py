@@ -233,10 +233,10 @@ def reproduce(
     extra = {"paper": paper.name, "profile": profile}
     write_cells(pdir, selected, runs)
     with _progress(progress) as bar:
-        task = bar.add_task(f"{paper.name} [{profile}]", total=len(todo))
+        task = bar.add_task(f"{paper.name} ({profile})", total=len(todo))
         for i, rid in enumerate(todo, start=1):
             t0 = time.perf_counter()
-            bar.update(task, description=f"{paper.name} [{profile}] {rid}")
+            bar.update(task, description=f"{paper.name} ({profile}) {rid}")
             log.info("run %d/%d %s: training and evaluating", i, len(todo), rid)
             execute_run(runs[rid], run_dir(pdir, rid), dev, progress=progress, extra=extra)
             write_cells(pdir, selected, runs, only=rid)

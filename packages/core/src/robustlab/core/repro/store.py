@@ -70,7 +70,7 @@ def cell_dirs(pdir: Path, cells: list[Cell]) -> dict[tuple[str, str, str], Path]
     out: dict[tuple[str, str, str], Path] = {}
     used: set[Path] = set()
     for cell in cells:
-        path = pdir / slug(cell.table) / slug(f"{cell.row}__{cell.column}")
+        path = pdir / slug(cell.table) / f"{slug(cell.row)}__{slug(cell.column)}"
         if path in used:
             path = path.with_name(f"{path.name}-{config_hash(list(cell.ref), 6)}")
         used.add(path)
@@ -190,3 +190,45 @@ def write_cell(path: Path, record: dict[str, Any]) -> None:
         except ValueError as exc:
             log.warning("cell directory %s is corrupt (%s); rewriting it", path, exc)
     atomic_write_json(target, record)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def write_run_metrics(
+    rdir: Path,
+    spec: RunSpec,
+    metrics: dict[str, float],
+    checkpoint: Path,
+    document: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> RunRecord:
+    """Write a finished run's ``metrics.json`` (the completion marker), atomically.
+
+    Args:
+        rdir: The run directory.
+        spec: The run (its hash is recorded).
+        metrics: Flat metrics ("clean_acc", "acc/<label>", ...), percent for accuracies.
+        checkpoint: The final checkpoint (recorded relative to ``rdir``; must exist for the run
+            to count as finished).
+        document: The evaluation's RobustBench entry (top-level keys + ``robustlab``), if any.
+        extra: More fields of the ``robustlab.repro`` record (paper, profile, wall times, ...).
+    """
+    doc = dict(document or {})
+    record = {
+        "format": FORMAT,
+        "complete": True,
+        "run_id": spec.id,
+        "config_hash": spec_hash(spec),
+        "checkpoint": _relative(checkpoint, rdir),
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        **(extra or {}),
+    }
+    body = doc.get("robustlab") if isinstance(doc.get("robustlab"), dict) else {}
+    doc["robustlab"] = {**body, "repro": record}
+    atomic_write_json(rdir / METRICS, doc)
+    return read_record(rdir)
