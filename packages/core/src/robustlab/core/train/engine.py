@@ -240,7 +240,7 @@ class _Trainer:
         self.batches.set_epoch(epoch)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen, extra, start = 0, {}, time.perf_counter()
+        seen, shown, extra, start = 0, 0, {}, time.perf_counter()
         reps = self.method.replays
         for i, (x, y) in enumerate(self.batches):
             if self.channels_last:
@@ -253,19 +253,15 @@ class _Trainer:
                 for k, v in out.metrics.items():
                     extra[k] = extra.get(k, 0.0) + float(v)
                 seen += len(y)
-            if self.show and (i % 10 == 0 or i == len(self.batches) - 1):
-                rate = seen / max(time.perf_counter() - start, 1e-9)
+            if self.show and (i % 10 == 9 or i == len(self.batches) - 1):
                 n = (i + 1) * reps
-                bar.update(
-                    epoch,
-                    min(10, i + 1) * reps if i % 10 == 0 else (i % 10) * reps,
-                    {
-                        "loss": float(loss_sum) / n,
-                        "acc": 100.0 * float(correct) / seen,
-                        "lr": self.optimizer.param_groups[0]["lr"],
-                        "img/s": rate,
-                    },
-                )
+                bar.update(epoch, n - shown, {
+                    "loss": float(loss_sum) / n,
+                    "acc": 100.0 * float(correct) / seen,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "img/s": seen / max(time.perf_counter() - start, 1e-9),
+                })  # fmt: skip
+                shown = n
         seconds = time.perf_counter() - start
         n_steps = len(self.batches) * reps
         loss = float(loss_sum) / n_steps
