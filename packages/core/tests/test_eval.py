@@ -16,6 +16,7 @@ from robustlab.core.attacks import ATTACKS
 from robustlab.core.errors import ConfigError
 from robustlab.core.eval import (
     ROBUSTBENCH_KEYS,
+    SUITES,
     AttackSpec,
     EvalResult,
     SanityConfig,
@@ -357,3 +358,60 @@ def test_attack_leaving_threat_model_is_flagged(model: nn.Module, test_data: tup
     r = evaluate(model, (x[:64], y[:64]), suite, progress=False, checks=SanityConfig(n=64))
     assert "threat_model" in r.failed_checks
     assert r.flags["threat_model"]["excess"]["cheat"] == pytest.approx(EPS, abs=1e-5)
+
+
+# --------------------------------------------------------------------------- AutoAttack
+
+
+def test_autoattack_suite_matches_official(model: nn.Module, test_data: tuple) -> None:
+    from pyautoattack import AutoAttack
+
+    x, y = test_data[0][:64], test_data[1][:64]
+    suite = SUITES.build("autoattack", eps=EPS, attacks=["apgd-ce"])
+    suite.attacks[0].kwargs["seed"] = 0
+    r = evaluate(model, (x, y), suite, progress=False, checks=False)
+    official = AutoAttack(model, attacks=["apgd-ce"], version="custom", eps=EPS, seed=0)
+    official.verbose = False
+    x_adv, _ = official.run_standard_evaluation(x, y, batch_size=64)
+    with torch.no_grad():
+        ref = 100.0 * int((model(x_adv).argmax(1) == y).sum()) / len(y)
+    assert abs(r.robust_acc["AutoAttack-custom"] - ref) <= 100.0 * 2 / len(y)
+    assert "autoattack_acc" not in r.to_json()  # only the standard version is RobustBench's
+
+
+@pytest.mark.slow
+def test_standard_autoattack_reports_autoattack_acc(model: nn.Module, test_data: tuple) -> None:
+    x, y = test_data[0][:32], test_data[1][:32]
+    r = evaluate(model, (x, y), "autoattack", eps=EPS, progress=False, checks=False)
+    j = r.to_json()
+    assert j["autoattack_acc"] == f"{r.robust_acc['AutoAttack']:.2f}"
+    assert r.robust_acc["AutoAttack"] <= r.clean_acc
+
+
+def test_l2_suite_with_progress_bar(model: nn.Module, test_data: tuple) -> None:
+    x, y = test_data[0][:40], test_data[1][:40]
+    r = evaluate(
+        model,
+        (x, y),
+        "pgd20",
+        eps=0.5,
+        norm="L2",
+        batch_size=16,
+        progress=True,
+        checks=SanityConfig(n=40),
+    )
+    assert r.norm == "L2" and r.eps == 0.5 and r.attacks[0]["attack"] == "pgd-l2"
+    assert r.robust_acc["PGD-20"] <= r.clean_acc
+    assert r.flags["threat_model"]["passed"] is True
+
+
+def test_threat_violation() -> None:
+    from robustlab.core.eval.checks import threat_violation
+
+    x = torch.full((2, 1, 4, 4), 0.5)
+    assert threat_violation(x, x + 0.1, 0.1, "Linf") == 0.0
+    assert threat_violation(x, x + 0.2, 0.1, "Linf") == pytest.approx(0.1)
+    assert threat_violation(x, x + 0.1, 0.4, "L2") == 0.0  # L2 norm of the delta: 0.4
+    assert threat_violation(x, x + 0.1, 0.3, "L2") == pytest.approx(0.1, abs=1e-5)
+    assert threat_violation(x, x + 0.6, None, "Linf") == pytest.approx(0.1)  # outside [0, 1]
+    assert threat_violation(x, x[:1], 0.1, "Linf") == float("inf")

@@ -141,6 +141,9 @@ def test_suite_contents() -> None:
     assert l2.attacks[0].attack == "pgd-l2" and l2.eps == 0.5 and l2.norm == "L2"
     aa = SUITES.build("autoattack", eps=0.5, norm="L2").attacks[0]
     assert aa.kwargs == {"eps": 0.5, "norm": "L2", "version": "standard"}
+    custom = SUITES.build("autoattack", attacks=["apgd-ce", "apgd-t"]).attacks[0]
+    assert custom.kwargs["version"] == "custom" and custom.label == "AutoAttack-custom"
+    assert custom.kwargs["attacks"] == ["apgd-ce", "apgd-t"]
     with pytest.raises(ConfigError, match="Linf only"):
         SUITES.build("whitebox", norm="L2")
     with pytest.raises(ConfigError, match="norm"):

@@ -169,8 +169,8 @@ def _fingerprint(
             if torch.is_tensor(p) and p.is_floating_point()
         ]
     stride = max(1, x.numel() // 4096)
-    sample = x.flatten()[::stride].tolist()
-    data = hashlib.sha256(y.numpy().tobytes() + str(sample).encode()).hexdigest()
+    sample = x.flatten()[::stride].cpu().tolist()
+    data = hashlib.sha256(y.cpu().numpy().tobytes() + str(sample).encode()).hexdigest()
     return config_hash(
         {
             "suite": suite.to_dict(),

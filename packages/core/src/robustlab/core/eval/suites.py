@@ -368,9 +368,19 @@ def whitebox_suite(eps: float | str | None = None, norm: str = "Linf", steps: in
 
 @SUITES.register("autoattack")
 def autoattack_suite(
-    eps: float | str | None = None, norm: str = "Linf", version: str = "standard"
+    eps: float | str | None = None,
+    norm: str = "Linf",
+    version: str = "standard",
+    attacks: Sequence[str] | None = None,
 ) -> Suite:
-    """AutoAttack (Croce & Hein 2020) through the official code; eps default 8/255 (Linf) / 0.5 (L2)."""
+    """AutoAttack (Croce & Hein 2020) through the official code; eps default 8/255 (Linf) / 0.5 (L2).
+
+    ``attacks`` (e.g. ``["apgd-ce", "apgd-t"]``) selects AutoAttack's custom version; only the
+    standard version is reported as RobustBench's ``autoattack_acc``.
+    """
     e = _default_eps(eps, norm)
-    spec = AttackSpec("AutoAttack", "autoattack", {"eps": e, "norm": norm, "version": version})
-    return Suite("autoattack", [spec])
+    kwargs: dict[str, Any] = {"eps": e, "norm": norm, "version": version}
+    if attacks is not None:
+        kwargs.update(version="custom", attacks=list(attacks))
+    label = "AutoAttack" if kwargs["version"] == "standard" else f"AutoAttack-{kwargs['version']}"
+    return Suite("autoattack", [AttackSpec(label, "autoattack", kwargs)])
