@@ -138,6 +138,7 @@ def attack_accuracy(
     attacks: list[dict[str, Any]],
     n: int | None = None,
     asr: bool = False,
+    prefix: str = "",
     batch_size: int = 500,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -150,11 +151,13 @@ def attack_accuracy(
             ``AttackSpec.to_dict`` form; JSON-able so the run's config hash covers them).
         n: Use the first n examples (None: all).
         asr: Also return the attack success rate ``100 - accuracy`` as ``asr/<label>``.
+        prefix: Prepended to every key (e.g. "t7/" to keep Table 7's attacks apart).
         batch_size: Evaluation batch size.
         seed: Seed of the attacks' randomness.
 
     Returns:
-        ``acc/<label>`` for each attack, ``clean_acc/n=<n>``, and ``asr/<label>`` if asked.
+        ``acc/<label>`` for each attack, ``clean_acc`` (on the same examples; core's figures
+        draw it at eps 0) and ``asr/<label>`` if asked, each behind ``prefix``.
     """
     from robustlab.core.eval import AttackSpec, Suite, evaluate
 
@@ -176,12 +179,12 @@ def attack_accuracy(
         )
     finally:
         model.train(was_training)
-    out: dict[str, float] = {f"clean_acc/n={xs.shape[0]}": float(result.clean_acc)}
+    out: dict[str, float] = {f"{prefix}clean_acc": float(result.clean_acc)}
     for spec in specs:
         acc = float(result.robust_acc[spec.label])
-        out[f"acc/{spec.label}"] = acc
+        out[f"{prefix}acc/{spec.label}"] = acc
         if asr:
-            out[f"asr/{spec.label}"] = 100.0 - acc
+            out[f"{prefix}asr/{spec.label}"] = 100.0 - acc
     return out
 
 
