@@ -327,3 +327,12 @@ def test_specs_are_validated(paper: ToyPaper) -> None:
     broken.published = paper.published
     with pytest.raises(ValueError, match="uses run 'nope'"):
         reproduce(broken, profile="quick", device="cpu", progress=False)
+
+
+def test_eta_from_mean_run_time() -> None:
+    from robustlab.core.repro.runner import eta_text
+
+    assert eta_text([], 3) == "?"
+    assert eta_text([10.0, 20.0], 0) == "0:00:00"
+    assert eta_text([1800.0, 1800.0], 3) == "1:30:00"
+    assert eta_text([61.0], 1) == "0:01:01"

@@ -48,9 +48,8 @@ def _header(report: ReproReport) -> list[str]:
         ("Environment", e(environment_line(report.environment))),
         ("Rendered", e(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))),
     ]
-    out = [
-        f"<h1>Reproduction report: {e(p.get('title') or p.get('name'))} ({e(p.get('name'))})</h1>"
-    ]
+    title = f" — {e(p['title'])}" if p.get("title") else ""
+    out = [f"<h1>Reproduction report: {e(p.get('name'))}{title}</h1>"]
     out.append(f"<p>{cite}{url}</p>")
     out.append(
         '<table class="meta">'

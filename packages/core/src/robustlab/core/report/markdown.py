@@ -24,7 +24,8 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[s
 def header_lines(report: ReproReport) -> list[str]:
     """Title, citation, profile + budget, quick-profile warning, runs done, environment."""
     p = report.paper
-    lines = [f"# Reproduction report: {p.get('title') or p.get('name')} ({p.get('name')})", ""]
+    title = f" — {p['title']}" if p.get("title") else ""
+    lines = [f"# Reproduction report: {p.get('name')}{title}", ""]
     cite = ", ".join(x for x in (p.get("authors"), p.get("venue"), p.get("url")) if x)
     if cite:
         lines += [cite, ""]

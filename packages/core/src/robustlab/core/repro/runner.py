@@ -14,7 +14,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from robustlab.core.errors import RobustlabError
@@ -117,6 +116,27 @@ def _plan(pdir: Path, runs: dict[str, RunSpec], needed: list[str]) -> list[str]:
     return todo
 
 
+def ensure_data(specs: list[RunSpec]) -> None:
+    """Make every dataset the runs train or evaluate on present before any training starts.
+
+    Uses :func:`robustlab.core.data.ensure` (system package when root on Debian, else download),
+    so a missing dataset fails fast with one clear error instead of after hours of other runs.
+
+    Raises:
+        DataNotFoundError: a dataset is missing and cannot be obtained (the message says how).
+    """
+    from robustlab.core.data import ensure
+
+    needed: dict[tuple[str, str | None], None] = {}
+    for spec in specs:
+        root = getattr(spec.train[-1], "data_root", None)
+        for cfg in spec.train:
+            needed[(str(cfg.dataset), getattr(cfg, "data_root", None))] = None
+        needed[(spec.dataset, root)] = None
+    for name, root in needed:
+        ensure(name, root)
+
+
 def write_cells(
     pdir: Path, tables: list[TableSpec], runs: dict[str, RunSpec], only: str | None = None
 ) -> None:
@@ -163,6 +183,16 @@ def write_cells(
         )
 
 
+def eta_text(durations: list[float], remaining: int) -> str:
+    """Remaining time as H:MM:SS: mean duration of the runs computed so far times ``remaining``."""
+    if remaining <= 0:
+        return "0:00:00"
+    if not durations:
+        return "?"
+    seconds = round(sum(durations) / len(durations) * remaining)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def _progress(enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -170,8 +200,7 @@ def _progress(enabled: bool) -> Progress:
         MofNCompleteColumn(),
         TextColumn("runs"),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
         disable=not enabled,
     )
 
@@ -230,18 +259,23 @@ def reproduce(
         len(todo),
         pdir,
     )
+    ensure_data([runs[r] for r in todo])
     extra = {"paper": paper.name, "profile": profile}
     write_cells(pdir, selected, runs)
     with _progress(progress) as bar:
-        task = bar.add_task(f"{paper.name} ({profile})", total=len(todo))
+        done = len(needed) - len(todo)  # finished earlier: counted, not part of the ETA
+        task = bar.add_task(f"{paper.name} ({profile})", total=len(needed), completed=done, eta="?")
+        durations: list[float] = []
         for i, rid in enumerate(todo, start=1):
             t0 = time.perf_counter()
             bar.update(task, description=f"{paper.name} ({profile}) {rid}")
             log.info("run %d/%d %s: training and evaluating", i, len(todo), rid)
             execute_run(runs[rid], run_dir(pdir, rid), dev, progress=progress, extra=extra)
             write_cells(pdir, selected, runs, only=rid)
-            bar.advance(task)
-            log.info("run %s finished in %.1f s", rid, time.perf_counter() - t0)
+            durations.append(time.perf_counter() - t0)
+            eta = eta_text(durations, len(todo) - i)
+            bar.update(task, advance=1, eta=eta)
+            log.info("run %s finished in %.1f s; ETA %s", rid, durations[-1], eta)
     report = collect(pdir)
     if render:
         from robustlab.core.report import render_report
