@@ -415,3 +415,41 @@ def test_threat_violation() -> None:
     assert threat_violation(x, x + 0.1, 0.3, "L2") == pytest.approx(0.1, abs=1e-5)
     assert threat_violation(x, x + 0.6, None, "Linf") == pytest.approx(0.1)  # outside [0, 1]
     assert threat_violation(x, x[:1], 0.1, "Linf") == float("inf")
+
+
+def test_suite_comparisons_only_within_a_budget(model: nn.Module, test_data: tuple) -> None:
+    x, y = test_data[0][:100], test_data[1][:100]
+    weak = {"eps": EPS, "alpha": 1e-4, "steps": 2, "random_start": False}
+    strong_fgsm = AttackSpec("FGSM-big", "fgsm", {"eps": 3 * EPS})
+    cfg = SanityConfig(n=64)
+    # a weak PGD at a smaller eps than FGSM: not comparable, no failure
+    mixed = Suite(
+        "m",
+        [strong_fgsm, AttackSpec("PGD-small", "pgd", {**weak, "eps": EPS / 2})],
+        worst_case=False,
+    )
+    r = evaluate(model, (x, y), mixed, progress=False, checks=cfg)
+    assert r.robust_acc["PGD-small"] > r.robust_acc["FGSM-big"]
+    assert r.flags["iterative_ge_single_step"]["passed"] is True
+    # the same weak PGD at FGSM's eps: the suite's own numbers fail the check
+    same = Suite(
+        "s",
+        [AttackSpec("FGSM", "fgsm", {"eps": EPS}), AttackSpec("PGD", "pgd", weak)],
+        worst_case=False,
+    )
+    r = evaluate(model, (x, y), same, progress=False, checks=cfg)
+    assert "iterative_ge_single_step" in r.failed_checks
+    assert "PGD" in r.flags["iterative_ge_single_step"]["detail"]
+
+
+def test_suite_blackbox_flag() -> None:
+    from robustlab.core.eval.checks import suite_blackbox_flag
+
+    kinds = {"PGD": "iterative", "Square": "black-box"}
+    assert suite_blackbox_flag(kinds, {"PGD": 40.0, "Square": 45.0}, False, 1.0)["passed"]
+    assert not suite_blackbox_flag(kinds, {"PGD": 40.0, "Square": 30.0}, False, 1.0)["passed"]
+    # worst case: cumulative accuracies; Square after PGD finding 10 more points = masking
+    assert not suite_blackbox_flag(kinds, {"PGD": 40.0, "Square": 30.0}, True, 1.0)["passed"]
+    assert suite_blackbox_flag(kinds, {"PGD": 40.0, "Square": 39.5}, True, 1.0)["passed"]
+    assert suite_blackbox_flag({"PGD": "iterative"}, {"PGD": 1.0}, True, 1.0) is None
+    assert AttackSpec("T", "pcloss/transfer").kind == "black-box"

@@ -69,10 +69,10 @@ def run_sanity(
     flags["deterministic_output"] = check_deterministic(model, xs[:64])
     flags["gradients_nonzero"] = check_gradients(model, xs, ys, cfg.zero_grad_fraction)
     sweep: list[dict[str, float]] | None = None
-    eps, norm = suite.eps, suite.norm
+    eps, norm = check_budget(suite)
     violation = dict(state.violation)
-    if eps is None or norm not in {"Linf", "L2"}:
-        why = "suite attacks differ in eps/norm or give none"
+    if eps is None or norm is None:
+        why = "no attack of the suite has a finite Linf/L2 eps"
         flags["iterative_ge_single_step"] = flag(None, why)
         flags["whitebox_ge_blackbox"] = flag(None, why)
     else:
@@ -116,6 +116,27 @@ def run_sanity(
     return flags, sweep
 
 
+def check_budget(suite: Suite) -> tuple[float | None, str | None]:
+    """(eps, norm) for the attack-based checks: the suite's common budget, else the first attack's
+    finite Linf/L2 budget (masked gradients show at any eps), else (None, None)."""
+    if suite.eps is not None and suite.norm in {"Linf", "L2"} and math.isfinite(suite.eps):
+        return suite.eps, suite.norm
+    for spec in suite.attacks:
+        if spec.eps is not None and math.isfinite(spec.eps) and spec.norm in {"Linf", "L2"}:
+            return spec.eps, spec.norm
+    return None, None
+
+
+def budget_groups(suite: Suite) -> list[list[str]]:
+    """Labels of the suite's attacks grouped by equal (eps, norm); attacks without eps left out.
+    Strength comparisons are only meaningful inside a group."""
+    groups: dict[tuple[float, str], list[str]] = {}
+    for spec in suite.attacks:
+        if spec.eps is not None:
+            groups.setdefault((round(spec.eps, 9), spec.norm), []).append(spec.label)
+    return list(groups.values())
+
+
 def _accs(suite: Suite, state: EvalState) -> dict[str, float]:
     return {a.label: 100.0 * int(state.done(a.label).sum()) / state.n for a in suite.attacks}
 
@@ -123,26 +144,35 @@ def _accs(suite: Suite, state: EvalState) -> dict[str, float]:
 def _iterative_flag(
     suite: Suite, state: EvalState, single: float, multi: float, tol: float
 ) -> Flag:
+    """The check-subset comparison, then (independent mode) the suite's own attacks per budget."""
     out = compare(multi, single, tol, "iterative", "single_step")
     if suite.worst_case or out["passed"] is False:
         return out
     acc = _accs(suite, state)
     kinds = {a.label: a.kind for a in suite.attacks}
-    singles = [lb for lb in acc if kinds[lb] == "single-step"]
-    for lb in (lb for lb in acc if kinds[lb] == "iterative"):
-        for s in singles:
-            if acc[lb] > acc[s] + tol:
-                return compare(acc[lb], acc[s], tol, lb, s)
+    for group in budget_groups(suite):
+        singles = [lb for lb in group if kinds[lb] == "single-step"]
+        for lb in (lb for lb in group if kinds[lb] == "iterative"):
+            for s in singles:
+                if acc[lb] > acc[s] + tol:
+                    return compare(acc[lb], acc[s], tol, lb, s)
     return out
 
 
 def _blackbox_flag(suite: Suite, state: EvalState, white: float, noise: float, tol: float) -> Flag:
+    """PGD vs random search on the check subset, then the suite's own attacks per budget."""
     out = compare(white, noise, tol, "iterative", "random_search")
     if out["passed"] is False:
         return out
     kinds = {a.label: a.kind for a in suite.attacks}
-    own = suite_blackbox_flag(kinds, _accs(suite, state), suite.worst_case, tol)
-    return own if own is not None and own["passed"] is False else out
+    acc = _accs(suite, state)
+    # worst-case accuracies are cumulative in suite order: compare in that order, ungrouped
+    groups = [list(acc)] if suite.worst_case else budget_groups(suite)
+    for group in groups:
+        own = suite_blackbox_flag(kinds, {lb: acc[lb] for lb in group}, suite.worst_case, tol)
+        if own is not None and own["passed"] is False:
+            return own
+    return out
 
 
 def eps_sweep(
