@@ -125,9 +125,11 @@ def test_worst_case_mode_is_cumulative(model: nn.Module, test_data: tuple) -> No
 def test_model_mode_restored_and_inputs_validated(model: nn.Module, test_data: tuple) -> None:
     x, y = test_data
     model.train()
+    rng = torch.get_rng_state()
     try:
         r = evaluate(model, (x[:20], y[:20]), "fgsm", eps=EPS, progress=False, checks=False)
         assert model.training
+        assert torch.equal(rng, torch.get_rng_state())  # caller's RNG untouched
     finally:
         model.eval()
     assert r.n == 20 and r.suite == "fgsm"

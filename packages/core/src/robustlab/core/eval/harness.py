@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -101,7 +101,9 @@ def evaluate(
     cfg = checks if isinstance(checks, SanityConfig) else (SanityConfig() if checks else None)
     was_training = model.training
     model.to(dev).eval()
-    try:
+    cuda = [dev] if dev.type == "cuda" else []
+    # the caller's global RNG state is left as it was (training loops evaluate mid-run)
+    with torch.random.fork_rng(devices=cuda), _restore_mode(model, was_training):
         labels = ["clean", *(a.label for a in spec.attacks)]
         chash = _fingerprint(model, x, y, spec, batch_size, seed)
         state = EvalState.open(state_path, chash, len(y), labels)
@@ -126,8 +128,14 @@ def evaluate(
             meta=meta or {},
             wall=time.perf_counter() - start,
         )
+
+
+@contextmanager
+def _restore_mode(model: nn.Module, training: bool) -> Iterator[None]:
+    try:
+        yield
     finally:
-        model.train(was_training)
+        model.train(training)
 
 
 def _resolve_data(
