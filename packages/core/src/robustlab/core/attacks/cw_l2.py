@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robustlab.core.attacks._adam import Adam
 from robustlab.core.attacks.base import ATTACKS, Attack, _check_number, check_positive_int
 from robustlab.core.attacks.losses import cw_margin_loss
 
@@ -98,18 +99,19 @@ class CWL2(Attack):
         best_adv: Tensor,
     ) -> Tensor:
         """Run Adam for one value of c; update best_l2/best_adv in place; return success (B,)."""
-        w = w0.clone().requires_grad_(True)
-        opt = torch.optim.Adam([w], lr=self.lr)
+        w = w0.clone()
+        opt = Adam(w, lr=self.lr)
         success = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         prev = math.inf
         check_every = max(self.steps // 10, 1)
         for step in range(self.steps):
-            adv = (torch.tanh(w) + 1) / 2
+            leaf = w.detach().requires_grad_(True)
+            adv = (torch.tanh(leaf) + 1) / 2
             l2 = (adv - x).pow(2).flatten(1).sum(1)
             logits = model(adv)
             cost = (l2 + c * self._f(logits.float(), y, ctx)).sum()
-            (w.grad,) = torch.autograd.grad(cost, w)
-            opt.step()
+            (grad,) = torch.autograd.grad(cost, leaf)
+            opt.step(grad)
             with torch.no_grad():
                 hit = self.fooled(logits, y, ctx)
                 better = hit & (l2 < best_l2)

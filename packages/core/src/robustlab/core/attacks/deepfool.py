@@ -84,7 +84,7 @@ class DeepFool(Attack):
                 best = (f_diff.abs() / w_norm).argmin(dim=1)
                 rows = torch.arange(len(best), device=x.device)
                 w_l = w_diff[rows, best]
-                scale = f_diff.abs()[rows, best] / w_norm[rows, best] ** 2
+                scale = (f_diff.abs()[rows, best] + 1e-4) / w_norm[rows, best] ** 2
                 r = view_b(scale * (1 + self.overshoot), w_l) * w_l
                 upd = active[still]
                 x_adv[upd] = (x_adv[upd] + r[still]).clamp_(0.0, 1.0)

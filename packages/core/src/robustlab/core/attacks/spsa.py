@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robustlab.core.attacks._adam import Adam
 from robustlab.core.attacks.base import (
     ATTACKS,
     Attack,
@@ -90,8 +91,8 @@ class SPSA(Attack):
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, ctx: dict[str, Any]) -> Tensor:
         gen = self.generator(x.device)
-        pert = torch.zeros_like(x, requires_grad=True)
-        opt = torch.optim.Adam([pert], lr=self.lr)
+        pert = torch.zeros_like(x)
+        opt = Adam(pert, lr=self.lr)
         active = torch.ones(len(x), dtype=torch.bool, device=x.device)
         for _ in range(self.steps):
             with torch.no_grad():
@@ -102,8 +103,7 @@ class SPSA(Attack):
                         break
             g = self._estimate(model, x_adv, y, ctx, gen)
             frozen = pert.detach().clone()
-            pert.grad = -g  # Adam minimises; the objective is maximised
-            opt.step()
+            opt.step(-g)  # Adam descends; the objective is maximised
             with torch.no_grad():
                 pert.copy_(project(x + pert, x, self.eps, self.norm) - x)
                 pert[~active] = frozen[~active]
