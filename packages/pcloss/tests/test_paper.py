@@ -52,9 +52,9 @@ def test_cells_reference_existing_csv_cells(profile: str) -> None:
                     if cell.row == "Clean"
                     else cell.metric.startswith("acc/")
                 )
-            else:  # only robustlab's added rows and the black-box substitutes lack a paper value
+            else:  # only robustlab's added margin-loss rows lack a paper value
                 assert cell.paper_value is None
-                assert is_added_row(cell.row) or "/substitute " in cell.column, cell.ref
+                assert is_added_row(cell.row), cell.ref
             if cell.metric.startswith("acc/"):
                 labels = [a.label for a in runs[cell.run].suite.attacks]
                 assert cell.metric.removeprefix("acc/") in labels
@@ -116,7 +116,10 @@ def test_pc_run_is_ce_warmup_then_pc_with_paper_recipe() -> None:
     at = runs["fmnist-lenet5-pc-at"]
     assert [p.method for p in at.train] == ["pcloss/ce-at", "pcloss/pc-at"]
     assert at.train[1].method_opts["eps_range"] == (0.1, 0.3)
-    assert runs["fmnist-cnn3-ce"].train[0].model == "cnn3"  # black-box substitute
+    transfer = {a.label: a for a in runs["fmnist-lenet5-pc"].suite.attacks}["transfer PGD eps=0.1"]
+    assert transfer.attack == "pcloss/transfer" and transfer.kind == "black-box"
+    source = transfer.kwargs["source_config"]  # the black-box substitute: CE-trained cnn3
+    assert (source["model"], source["method"], source["epochs"]) == ("cnn3", "natural", 100)
 
 
 def test_color_runs_use_notebook_schedule_and_pgd_at() -> None:

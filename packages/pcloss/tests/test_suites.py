@@ -67,11 +67,12 @@ def test_large_scale_uses_ten_steps_of_eps_over_ten() -> None:
 
 
 def test_transfer_rows_wrap_the_attack() -> None:
+    source = {"model": "cnn3", "dataset": "fashion-mnist"}
     spec = S.row_spec(
-        "MIM eps=0.2", transfer={"source": "fmnist-cnn3-ce"}, label="transfer MIM eps=0.2"
+        "MIM eps=0.2", transfer={"source_config": source}, label="transfer MIM eps=0.2"
     )
-    assert spec.attack == "transfer" and spec.label == "transfer MIM eps=0.2"
-    assert spec.kwargs["attack"] == "mifgsm" and spec.kwargs["source"] == "fmnist-cnn3-ce"
+    assert spec.attack == "pcloss/transfer" and spec.label == "transfer MIM eps=0.2"
+    assert spec.kwargs["attack"] == "mifgsm" and spec.kwargs["source_config"] == source
     assert spec.kind == "black-box"
 
 

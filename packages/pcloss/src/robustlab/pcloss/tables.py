@@ -16,6 +16,7 @@ margin-loss rows ("CW-Linf eps=...", "APGD-DLR eps=...", no paper value).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -78,10 +79,10 @@ def _spec(table: str, row: str, preset: RunPreset, profile: Profile) -> AttackSp
     label = label_for(table, row)
     settings = profile.attacks
     if table == "2" and label.endswith(CW1000):
-        settings = type(settings)(**{**settings.__dict__, "cw_steps": 1000})
+        settings = dataclasses.replace(settings, cw_steps=1000)
     transfer = None
     if label.startswith("transfer "):
-        transfer = {"source": substitute_for(preset).id}
+        transfer = {"source_config": substitute_for(preset).phases(profile)[0].to_dict()}
     return row_spec(row, settings, large=table == "4", transfer=transfer, label=label)
 
 
@@ -117,22 +118,9 @@ class _Builder:
         else:
             spec = _spec(table, cell.row, preset, self.profile)
             metric, kind = f"acc/{spec.label}", "robust"
-            if spec.attack == "transfer":
-                self.add_substitute(table, preset)
         self.use(preset, spec)
         args = (cell.table, cell.row, cell.column, preset.id, metric, cell.value)
         self.cells.setdefault(table, []).append(Cell(*args, kind=kind))  # type: ignore[arg-type]
-
-    def add_substitute(self, table: str, preset: RunPreset) -> None:
-        """Train the substitute first: a clean-accuracy cell (no paper value) and a cheap FGSM."""
-        sub = substitute_for(preset)
-        column = f"{preset.setting.key}/substitute {sub.architecture}"
-        cells = self.cells.setdefault(table, [])
-        if any(c.column == column for c in cells):
-            return
-        cells.insert(0, Cell(table, "Clean", column, sub.id, "clean_acc", None, kind="clean"))
-        eps = "0.1" if preset.setting.gray else "0.04"
-        self.use(sub, row_spec(f"FGSM eps={eps}", self.profile.attacks))
 
     def add_margin(self, table: str, column: str) -> None:
         preset = run_for(table, column)
@@ -175,7 +163,13 @@ def build(
     for run_id, preset in b.presets.items():
         specs = list(b.specs[run_id].values())
         suite = Suite(f"pcloss/{run_id}", specs, worst_case=False) if specs else None
-        runs[run_id] = RunSpec(run_id, preset.phases(profile), suite, profile.n_eval)
+        runs[run_id] = RunSpec(
+            run_id,
+            preset.phases(profile),
+            suite,
+            profile.n_eval,
+            eval_batch_size=profile.eval_batch_size if preset.setting.gray else 256,
+        )
     return b.cells, runs
 
 

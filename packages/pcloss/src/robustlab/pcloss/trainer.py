@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.attacks import ATTACKS
-from robustlab.core.train import METHODS, Method, StepOutput
+from robustlab.core.train import METHODS, Method, StepContext, StepOutput, bn_mode, check_options
+from robustlab.core.train.methods.common import to_channels
 from robustlab.pcloss.losses import GCELoss, PCLoss
 
 __all__ = ["AdversarialLossMethod", "LossMethod", "ce_loss"]
@@ -66,11 +67,11 @@ class LossMethod(Method):
             return {"pc": float(pc), "lc": float(lc)}
         return {}
 
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: Any) -> StepOutput:
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         """One step: logits of the batch and the criterion. x (B, C, H, W) in [0, 1], y (B,)."""
         logits = model(x)
         loss = self.criterion(logits, y)
-        return StepOutput(loss=loss, logits=logits, metrics=self._terms(logits, y))
+        return StepOutput(loss=loss, logits=logits.detach(), metrics=self._terms(logits, y))
 
 
 class AdversarialLossMethod(LossMethod):
@@ -86,6 +87,8 @@ class AdversarialLossMethod(LossMethod):
         attack_mode: Model mode while crafting: "eval" (default) or "train".
         seed: Seed of the eps draws and the attack's random start.
     """
+
+    adversarial = True
 
     def __init__(
         self,
@@ -136,14 +139,10 @@ class AdversarialLossMethod(LossMethod):
             kwargs = {"eps": eps, "alpha": self.step_scale * eps / self.steps, "steps": self.steps}
         attack = ATTACKS.build(self.attack, seed=self.seed + self._calls, **kwargs)
         self._calls += 1
-        was_training = model.training
-        model.train(self.attack_mode == "train")
-        try:
-            return attack(model, x, y).detach()
-        finally:
-            model.train(was_training)
+        with bn_mode(model, self.attack_mode):
+            return to_channels(attack(model, x, y).detach(), x)
 
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: Any) -> StepOutput:
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         """Loss on ``cat([x, x_adv])``; logits returned for the clean half (training accuracy)."""
         eps = self.draw_eps()
         x_adv = self.craft(model, x, y, eps)
@@ -154,7 +153,12 @@ class AdversarialLossMethod(LossMethod):
         with torch.no_grad():
             adv_acc = (logits[B:].argmax(1) == y).float().mean()
         metrics = {"eps": eps, "adv_acc": float(adv_acc) * 100, **self._terms(logits, yy)}
-        return StepOutput(loss=loss, logits=logits[:B], metrics=metrics)
+        return StepOutput(loss=loss, logits=logits[:B].detach(), metrics=metrics)
+
+    def val_attack(self) -> Any:
+        """PGD-10 at the top of the training eps range (robust validation, when asked for)."""
+        eps = self.eps_range[1]
+        return ATTACKS.build("pgd", eps=eps, alpha=max(eps / 4, 1e-6), steps=10)
 
     def state_dict(self) -> dict[str, Any]:
         """Generator state and call count, for exact resume."""
@@ -166,59 +170,55 @@ class AdversarialLossMethod(LossMethod):
         self._calls = int(d["calls"])
 
 
-def _split_at(opts: dict[str, Any]) -> dict[str, Any]:
-    keys = ("attack", "eps_range", "steps", "step_scale", "attack_mode", "seed")
-    return {k: opts.pop(k) for k in keys if k in opts}
+_PC_DEFAULTS: dict[str, Any] = {"xi": 0.995, "lam": 0.05, "reduction": "mean", "constraint": "soft"}
+_GCE_DEFAULTS: dict[str, Any] = {"alpha": 0.2}
+_AT_DEFAULTS: dict[str, Any] = {
+    "attack": "fgsm",
+    "eps_range": (0.1, 0.3),
+    "steps": 1,
+    "step_scale": 2.5,
+    "attack_mode": "eval",
+    "seed": 0,
+}
 
 
-def _no_left(name: str, opts: dict[str, Any], valid: tuple[str, ...]) -> None:
-    if opts:
-        raise ValueError(
-            f"method {name!r}: unknown option(s) {sorted(opts)}; valid options: {', '.join(valid)}"
-        )
-
-
-_PC_OPTS = ("xi", "lam", "reduction", "constraint")
-_AT_OPTS = ("attack", "eps_range", "steps", "step_scale", "attack_mode", "seed")
+def _split(name: str, opts: dict[str, Any], *groups: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check ``opts`` against the union of ``groups`` (ConfigError listing the valid ones) and
+    split them per group."""
+    check_options(name, opts, {k: v for g in groups for k, v in g.items()})
+    return [{k: v for k, v in opts.items() if k in g} for g in groups]
 
 
 @METHODS.register("pcloss/pc")
 def pc_method(**opts: Any) -> LossMethod:
     """PC loss + logit constraint; options of :class:`~robustlab.pcloss.losses.PCLoss`."""
-    pc = {k: opts.pop(k) for k in _PC_OPTS if k in opts}
-    _no_left("pcloss/pc", opts, _PC_OPTS)
+    (pc,) = _split("pcloss/pc", opts, _PC_DEFAULTS)
     return LossMethod("pcloss/pc", PCLoss(**pc))
 
 
 @METHODS.register("pcloss/gce")
 def gce_method(**opts: Any) -> LossMethod:
     """Guided Complement Entropy; option ``alpha`` (default 0.2)."""
-    alpha = opts.pop("alpha", 0.2)
-    _no_left("pcloss/gce", opts, ("alpha",))
-    return LossMethod("pcloss/gce", GCELoss(alpha))
+    (gce,) = _split("pcloss/gce", opts, _GCE_DEFAULTS)
+    return LossMethod("pcloss/gce", GCELoss(**gce))
 
 
 @METHODS.register("pcloss/ce-at")
 def ce_at_method(**opts: Any) -> AdversarialLossMethod:
     """CE on 1:1 clean:adversarial minibatches; options of :class:`AdversarialLossMethod`."""
-    at = _split_at(opts)
-    _no_left("pcloss/ce-at", opts, _AT_OPTS)
+    (at,) = _split("pcloss/ce-at", opts, _AT_DEFAULTS)
     return AdversarialLossMethod("pcloss/ce-at", ce_loss, **at)
 
 
 @METHODS.register("pcloss/pc-at")
 def pc_at_method(**opts: Any) -> AdversarialLossMethod:
     """PC + LC on 1:1 clean:adversarial minibatches; PCLoss and adversarial-training options."""
-    at = _split_at(opts)
-    pc = {k: opts.pop(k) for k in _PC_OPTS if k in opts}
-    _no_left("pcloss/pc-at", opts, _PC_OPTS + _AT_OPTS)
+    pc, at = _split("pcloss/pc-at", opts, _PC_DEFAULTS, _AT_DEFAULTS)
     return AdversarialLossMethod("pcloss/pc-at", PCLoss(**pc), **at)
 
 
 @METHODS.register("pcloss/gce-at")
 def gce_at_method(**opts: Any) -> AdversarialLossMethod:
     """GCE on 1:1 clean:adversarial minibatches; ``alpha`` and adversarial-training options."""
-    at = _split_at(opts)
-    alpha = opts.pop("alpha", 0.2)
-    _no_left("pcloss/gce-at", opts, ("alpha", *_AT_OPTS))
-    return AdversarialLossMethod("pcloss/gce-at", GCELoss(alpha), **at)
+    gce, at = _split("pcloss/gce-at", opts, _GCE_DEFAULTS, _AT_DEFAULTS)
+    return AdversarialLossMethod("pcloss/gce-at", GCELoss(**gce), **at)

@@ -1,0 +1,75 @@
+"""Smoke reproduction of Table 1 (FMNIST column) through core's reproduce, on a data slice."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from robustlab.core.data import find
+from robustlab.core.repro import reproduce
+from robustlab.pcloss.defaults import QUICK, Profile
+from robustlab.pcloss.paper import PCLossPaper
+from robustlab.pcloss.suites import AttackSettings
+
+TINY = dataclasses.replace(
+    QUICK,
+    T_gray=2,
+    n_train=3000,
+    n_eval=200,
+    precision="fp32",
+    attacks=AttackSettings(
+        bim_steps=2, pgd_steps=2, mim_steps=2, cw_steps=5, cw_search_steps=1, apgd_steps=5
+    ),
+    description="smoke test: 3k train / 200 test, 2 epochs per phase, 2-step attacks",
+)
+
+
+class SmokePaper(PCLossPaper):
+    """The real paper with a tiny budget in place of the quick profile."""
+
+    def profile(self, profile: str) -> Profile:
+        return TINY if profile == "quick" else super().profile(profile)
+
+
+def test_smoke_reproduction_of_table1(tmp_path: Path) -> None:
+    if find("fashion-mnist", "train", None)[0] is None:
+        pytest.skip("Fashion-MNIST is not on disk (robustlab data ensure fashion-mnist)")
+    t0 = time.perf_counter()
+    report = reproduce(
+        SmokePaper(), tables=["1"], profile="quick", device="cpu", runs_dir=tmp_path, progress=False
+    )
+    assert time.perf_counter() - t0 < 60
+    (table,) = report.tables
+    assert table.spec.id == "1"
+    measured = {c.cell.ref: c.ours for c in table.cells}
+    assert len(measured) == 28 + 12  # 14 printed rows x 2 columns + 6 added rows x 2
+    assert all(v is not None and 0 <= v <= 100 for v in measured.values())
+    for column in ("FMNIST/CE", "FMNIST/Ours"):  # trained, not chance (10 %)
+        assert measured[("1", "Clean", column)] > 40
+    verdicts = {c.claim.id: c.verdict for c in table.claims}
+    assert set(verdicts) == {
+        "t1-fmnist-ours-gt-ce",
+        "t1-fmnist-ours-gt-ce+margin",
+        "t1-fmnist-clean-comparable",
+    }
+    assert set(verdicts.values()) <= {"holds", "fails"}
+    assert report.paths and Path(report.paths["md"]).exists()
+    runs = tmp_path / "pcloss" / "quick" / "_runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["fmnist-lenet5-ce", "fmnist-lenet5-pc"]
+    assert (runs / "fmnist-lenet5-pc" / "train-2").is_dir()  # CE warm-up then PC phase
+    # a second call finds the finished runs and trains nothing
+    t1 = time.perf_counter()
+    again = reproduce(
+        SmokePaper(),
+        tables=["1"],
+        profile="quick",
+        device="cpu",
+        runs_dir=tmp_path,
+        progress=False,
+        render=False,
+    )
+    assert time.perf_counter() - t1 < 10
+    assert {c.cell.ref: c.ours for c in again.tables[0].cells} == measured
