@@ -80,6 +80,7 @@ class NaturalPreset:
     batch_size: int = 128
     weight_decay: float = 5e-4
     n_train: int | None = None
+    n_test: int | None = None
     seed: int = 0
     command: str = ""
     expected: str = ""
@@ -90,7 +91,8 @@ class NaturalPreset:
         return f"{self.command}  ->  {self.expected}\n{self!r}"
 
     def train_config(self) -> TrainConfig:
-        """The core ``TrainConfig`` of this setting."""
+        """The core ``TrainConfig`` of this setting (clean accuracy on the first ``n_test`` test
+        images, all when None)."""
         return TrainConfig(
             dataset=self.dataset,
             model=self.model,
@@ -105,6 +107,7 @@ class NaturalPreset:
             schedule=self.schedule,  # type: ignore[arg-type]
             seed=self.seed,
             n_train=self.n_train,
+            n_test=self.n_test,
         )
 
 
@@ -199,6 +202,7 @@ class Profile:
         nt_epochs: Natural-training epochs per dataset (None: the paper's).
         nt_lr: Natural-training lr (the paper's 0.01 unless the budget forces more).
         nt_n_train: Training-set size (None: all).
+        nt_n_test: Test images for clean accuracy and Table 4's counts (None: all, as the paper).
         nt_rows: Rows of Tables 1-4 reproduced (None: all).
         schedules: Schedules of the natural tables ("cyclic", "multistep").
         curve_eps: eps of Fig. 3-5's FGSM/PGD curves (pixel space); curve_n: first n test inputs.
@@ -221,6 +225,7 @@ class Profile:
     nt_epochs: int | None = None
     nt_lr: float = 0.01
     nt_n_train: int | None = None
+    nt_n_test: int | None = None
     nt_rows: tuple[str, ...] | None = None
     schedules: tuple[str, ...] = ("cyclic", "multistep")
     curve_eps: tuple[float, ...] = tuple(k / 255 for k in (2, 4, 6, 8, 10, 12, 14, 16, 24))

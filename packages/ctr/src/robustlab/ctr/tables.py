@@ -84,6 +84,7 @@ def published() -> tuple[PublishedCell, ...]:
     return tuple(load_published(resources.files("robustlab.ctr").joinpath(CSV)))
 
 
+@lru_cache(maxsize=1)
 def _index() -> dict[tuple[str, str, str], PublishedCell]:
     return {c.ref: c for c in published()}
 
@@ -186,6 +187,7 @@ def nt_run(
         epochs=p.nt_epochs or NT_EPOCHS[ds],
         lr=p.nt_lr,
         n_train=p.nt_n_train,
+        n_test=p.nt_n_test,
         seed=seed,
     )
     rid = f"nt-{_slug(code)}-{model}-{schedule}-{_slug(row.split(' [')[0])}"
@@ -206,7 +208,7 @@ def nt_run(
     ):
         t7_kw = {"attacks": t7_attacks(p, p.t7_eps_nt), "n": p.t7_n, "asr": True, "prefix": "t7/"}
         analyses.append(("ctr/attack-accuracy", t7_kw))
-    return RunSpec(rid, (preset.train_config(),), None, None, analyses=tuple(analyses))
+    return RunSpec(rid, (preset.train_config(),), None, p.nt_n_test, analyses=tuple(analyses))
 
 
 # ------------------------------------------------------------------------------ AT runs
@@ -446,8 +448,9 @@ class _Builder:
             self.add("7", pc.row, pc.column, rid, f"t7/asr/{pc.row}", "other")
 
 
+@lru_cache(maxsize=8)
 def build(p: Profile) -> tuple[dict[str, list[Cell]], dict[str, RunSpec]]:
-    """Cells per table id and the runs they need, for profile ``p``."""
+    """Cells per table id and the runs they need, for profile ``p`` (cached; do not mutate)."""
     b = _Builder(p)
     b.natural_tables()
     b.tables_3_4()
