@@ -27,10 +27,32 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_cli_eval_writes_json(checkpoint: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "result.json"
-    code = main(["eval", "--model", "lenet5", "--checkpoint", str(checkpoint), "--dataset",
-                 "fashion-mnist", "--suite", "fgsm;pgd:steps=3", "--eps", "8/255", "--n", "48",
-                 "--batch-size", "16", "--device", "cpu", "--out", str(out), "--no-progress",
-                 "--mode", "independent"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            "lenet5",
+            "--checkpoint",
+            str(checkpoint),
+            "--dataset",
+            "fashion-mnist",
+            "--suite",
+            "fgsm;pgd:steps=3",
+            "--eps",
+            "8/255",
+            "--n",
+            "48",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--mode",
+            "independent",
+        ]
+    )
     assert code == 0
     data = json.loads(out.read_text())
     assert data["eps"] == "8/255" and data["dataset"] == "fashion-mnist"
@@ -43,8 +65,21 @@ def test_cli_eval_writes_json(checkpoint: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_cli_eval_model_from_checkpoint(checkpoint: Path, capsys) -> None:
-    code = main(["eval", "--checkpoint", str(checkpoint), "--dataset", "fashion-mnist",
-                 "--suite", "fgsm", "--n", "16", "--no-progress", "--no-checks"])
+    code = main(
+        [
+            "eval",
+            "--checkpoint",
+            str(checkpoint),
+            "--dataset",
+            "fashion-mnist",
+            "--suite",
+            "fgsm",
+            "--n",
+            "16",
+            "--no-progress",
+            "--no-checks",
+        ]
+    )
     assert code == 0
     assert "FGSM" in capsys.readouterr().out
 
@@ -62,8 +97,17 @@ def test_cli_eval_model_from_checkpoint(checkpoint: Path, capsys) -> None:
     ],
 )
 def test_cli_eval_errors(checkpoint: Path, capsys, extra: list[str], message: str) -> None:
-    args = ["eval", "--checkpoint", str(checkpoint), "--dataset", "fashion-mnist", "--n", "8",
-            "--no-progress", *extra]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(checkpoint),
+        "--dataset",
+        "fashion-mnist",
+        "--n",
+        "8",
+        "--no-progress",
+        *extra,
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
