@@ -92,6 +92,7 @@ class CTRFastAT(CTRMixin, core_at.FastAT):
     """
 
     name = "ctr/fast-at"
+    early_stop: bool  # core option, set by the core constructor
 
     def __init__(self, **opts: Any) -> None:
         super().__init__(**self._pop_gamma(opts))
@@ -144,6 +145,9 @@ class CTRTRADES(CTRMixin, core_trades.TRADES):
 
     name = "ctr/trades"
     attack_kind = "skl"
+    beta: float  # core options, set by the core constructor
+    second_clean_forward: bool
+    detach_clean: bool
 
     def __init__(self, **opts: Any) -> None:
         super().__init__(**self._pop_gamma(opts))

@@ -108,11 +108,12 @@ def register() -> None:
     for kind in PREFIX:
         for base in BASES:
             _register(kind, base)
-    for name, fn in (
+    losses: tuple[tuple[str, Any], ...] = (
         ("ctr/std", std_attack_loss),
         ("ctr/sce", SCEAttackLoss(DEFAULT_GAMMA["sce"])),
         ("ctr/skl", SKLAttackLoss(DEFAULT_GAMMA["skl"])),
-    ):
+    )
+    for name, fn in losses:
         if name not in LOSSES:
             LOSSES.register(name, fn)
 

@@ -22,13 +22,13 @@ from robustlab.ctr.tables import build, parse_at_row, published
 __all__ = ["PAPER", "CTRPaper", "claims_for"]
 
 TITLES = {
-    "1": "clean accuracy of MDL, MDL-PCC and six regularisers",
+    "1": "Clean accuracy of MDL, MDL-PCC and six regularisers",
     "2": "MDL combined with DropConnect, label smoothing and online label smoothing",
-    "3": "mean accuracy of three runs (Cyclic)",
-    "4": "wrong-class probabilities below the theoretical CT 1/(C-1), test set",
+    "3": "Mean accuracy of three runs (Cyclic)",
+    "4": "Wrong-class probabilities below the theoretical CT 1/(C-1), test set",
     "5": "TRADES with and without CTR",
     "6": "Fast-AT, Free-AT and Madry-AT with and without CTR",
-    "7": "attack success rate (%) of CE/SCE/KL/SKL/STD-driven attacks",
+    "7": "Attack success rate (%) of CE/SCE/KL/SKL/STD-driven attacks",
     "8": "TRADES with and without CTR, more attacks",
     "9": "Fast-AT, Free-AT and Madry-AT with and without CTR, more attacks",
     "fig1": "Fig. 1: clean accuracy of MDL vs eta (FashionMNIST; MC = Cyclic, MM = Multistep)",

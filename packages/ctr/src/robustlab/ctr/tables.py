@@ -438,14 +438,14 @@ class _Builder:
         for pc in published():
             if pc.table != "7":
                 continue
-            base = T7_COLUMNS[pc.column]
-            rid = nt_run_id if base is None else by_base.get(base)
-            if rid is None or (rid.startswith("nt-") and base is not None):
+            column_base = T7_COLUMNS[pc.column]
+            run_id = nt_run_id if column_base is None else by_base.get(column_base)
+            if run_id is None:
                 continue
             fam, loss = pc.row.split("/")
             if (fam == "APGD" and not self.p.t7_apgd) or loss not in self.p.t7_losses:
                 continue
-            self.add("7", pc.row, pc.column, rid, f"t7/asr/{pc.row}", "other")
+            self.add("7", pc.row, pc.column, run_id, f"t7/asr/{pc.row}", "other")
 
 
 @lru_cache(maxsize=8)

@@ -157,7 +157,8 @@ class MDLMethod(Method):
             self._ols.next_epoch()
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        logits_k = model.head.forward_samples(model.features(x))  # (K, B, C)
+        net: Any = model  # a core Classifier with a MultiSampleDropoutHead (checked in setup)
+        logits_k = net.head.forward_samples(net.features(x))  # (K, B, C)
         target = self._ols.target(y) if self._ols is not None else None
         terms = self.criterion.terms(logits_k, y, target)
         loss = (terms.ce + self.rho * terms.mask * terms.diversity).mean()
