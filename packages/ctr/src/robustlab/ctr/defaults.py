@@ -217,6 +217,7 @@ class Profile:
         at_eval_n: Evaluation inputs of the AT tables; at_extra_attacks: Table 8/9 attacks.
         t7_eps_nt / t7_eps_at / t7_n / t7_pgd_steps / t7_apgd / t7_losses: Table 7's attack
             study (eps on natural / adversarial models, inputs, PGD steps, APGD rows, losses).
+        fig7_gammas: gamma values of Fig. 7's SCE-driven PGD (empty: not reproduced).
     """
 
     name: str
@@ -250,6 +251,7 @@ class Profile:
     t7_pgd_steps: int = 20
     t7_apgd: bool = True
     t7_losses: tuple[str, ...] = ("CE", "SCE", "KL", "SKL", "STD")
+    fig7_gammas: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 QUICK = Profile(
@@ -285,6 +287,7 @@ QUICK = Profile(
     t7_pgd_steps=10,
     t7_apgd=False,
     t7_losses=("CE", "SCE", "STD"),
+    fig7_gammas=(),
 )
 
 FMNIST = Profile(

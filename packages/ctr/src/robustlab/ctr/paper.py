@@ -35,6 +35,7 @@ TITLES = {
     "fig3": "Fig. 3: FGSM/PGD accuracy vs eps of dropout, MSD and MDL (FashionMNIST)",
     "fig5": "Fig. 5: FGSM/PGD accuracy vs eps of DC and DC+MDL (FashionMNIST)",
     "fig6": "Fig. 6: wrong-class probabilities below an empirical CT (FashionMNIST)",
+    "fig7": "Fig. 7: attack success rate (%) of SCE-driven PGD vs gamma",
 }
 MDL = "MDL (ours)"
 
@@ -162,6 +163,14 @@ def claims_for(table: str, cells: list[Cell]) -> list[Claim]:
         return _pairs(cells, table, rows, text, "fig6-mdl-most-below-ct")
     if table in ("5", "6", "8", "9"):
         return _at_claims(cells, table)
+    if table == "fig7":
+        cols = sorted({c.column for c in cells}, key=lambda s: float(s.split("=")[1]))
+        comps = [
+            Comparison(("fig7", row, cols[-1]), ">", ("fig7", row, cols[0]))
+            for row in dict.fromkeys(c.row for c in cells)
+        ]
+        text = "The ASR of SCE-driven PGD grows with gamma (largest gamma > smallest)"
+        return _claim("fig7-asr-grows-with-gamma", text, table, comps) if len(cols) > 1 else []
     if table == "7":
         return _t7_claims(cells)
     return []

@@ -137,6 +137,10 @@ def t7_attacks(p: Profile, eps: float) -> list[dict[str, Any]]:
                 out.append(
                     AttackSpec(label, "apgd-ce", {"eps": eps, "steps": 100, "loss": loss}).to_dict()
                 )
+    steps = p.t7_pgd_steps
+    for g in p.fig7_gammas:  # Fig. 7: SCE-driven PGD for a range of gamma
+        kw = {"eps": eps, "alpha": 2.5 * eps / steps, "steps": steps, "gamma": g}
+        out.append(AttackSpec(f"PGD/SCE gamma={g:g}", "ctr/sce-pgd", kw).to_dict())
     return out
 
 
@@ -446,6 +450,10 @@ class _Builder:
             if (fam == "APGD" and not self.p.t7_apgd) or loss not in self.p.t7_losses:
                 continue
             self.add("7", pc.row, pc.column, run_id, f"t7/asr/{pc.row}", "other")
+            if pc.row == "PGD/CE":
+                for g in self.p.fig7_gammas:
+                    label = f"PGD/SCE gamma={g:g}"
+                    self.add("fig7", pc.column, f"gamma={g:g}", run_id, f"t7/asr/{label}", "other")
 
 
 @lru_cache(maxsize=8)
