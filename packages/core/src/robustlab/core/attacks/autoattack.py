@@ -69,7 +69,7 @@ class AutoAttack(Attack):
 
         official = OfficialAutoAttack(
             model,
-            attacks=list(self.attacks) if self.version == "custom" else None,
+            attacks=list(self.attacks or []) if self.version == "custom" else None,
             device=device,
             eps=self.eps,
             norm=self.norm,
