@@ -158,6 +158,25 @@ def test_mdl_method_loss_is_mdloss_on_the_head_samples() -> None:
     assert out.logits is not None and out.logits.shape == (16, 10)
 
 
+def test_ols_mdl_resumes_its_soft_labels(tmp_path) -> None:
+    method = METHODS.build("ctr/ols-mdl")
+    from robustlab.core.models import build
+
+    model = build("lenet5", 10, 1, **method.model_overrides())
+
+    class Ctx:
+        num_classes = 10
+
+    method.setup(model, Ctx())  # type: ignore[arg-type]
+    method._ols.soft[0] = torch.linspace(0, 1, 10)
+    state = method.state_dict()
+    assert set(state) == {"ols_soft", "ols_sums", "ols_counts"}
+    other = METHODS.build("ctr/ols-mdl")
+    other.setup(model, Ctx())  # type: ignore[arg-type]
+    other.load_state_dict(state)
+    assert torch.equal(other._ols.soft, method._ols.soft)
+
+
 def test_online_label_smoothing_targets() -> None:
     ols = ctr_trainer.OnlineLabelSmoothing(3, alpha=0.5, smoothing=0.3)
     # first epoch: LS targets [0.7, 0.15, 0.15] mixed half with one-hot -> [0.85, 0.075, 0.075]

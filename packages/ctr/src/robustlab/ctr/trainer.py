@@ -26,7 +26,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.errors import ConfigError
-from robustlab.core.train import METHODS, Method, StepContext, StepOutput, TrainContext
+from robustlab.core.train import (
+    METHODS,
+    Method,
+    StepContext,
+    StepOutput,
+    TrainContext,
+    check_options,
+)
 from robustlab.ctr.losses import MDLoss
 
 __all__ = ["MDLMethod", "OnlineLabelSmoothing"]
@@ -173,11 +180,14 @@ class MDLMethod(Method):
         return StepOutput(loss, logits, metrics)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ols": self._ols.state_dict()} if self._ols is not None else {}
+        """Flat tensors (``ols_soft``, ``ols_sums``, ``ols_counts``) for exact resume."""
+        if self._ols is None:
+            return {}
+        return {f"ols_{k}": v for k, v in self._ols.state_dict().items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self._ols is not None and "ols" in state:
-            self._ols.load_state_dict(state["ols"])
+        if self._ols is not None and "ols_soft" in state:
+            self._ols.load_state_dict({k: state[f"ols_{k}"] for k in ("soft", "sums", "counts")})
 
 
 _VALID = {
@@ -194,8 +204,6 @@ _VALID = {
 
 
 def _factory(name: str, fixed: dict[str, Any], doc: str) -> None:
-    from robustlab.core.train import check_options
-
     def build(**opts: Any) -> MDLMethod:
         check_options(name, opts, {k: v for k, v in _VALID.items() if k not in fixed})
         method = MDLMethod(**{**opts, **fixed})
