@@ -9,7 +9,7 @@ import pytest
 import torch
 import torchattacks
 from pyautoattack import AutoAttack as OfficialAutoAttack
-from pyautoattack.autopgd_base import APGDAttack
+from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pyautoattack.square import SquareAttack
 from torch import Tensor, nn
 
@@ -116,6 +116,20 @@ def test_apgd_ce_vs_official(setup: Any, norm: str) -> None:
         model, APGD(eps=eps, norm=norm, steps=25, loss="ce", seed=0)(model, x, y), y
     )
     assert abs(acc_ours - acc_official) <= 1.0, (acc_ours, acc_official)
+
+
+def test_apgd_dlr_and_targeted_vs_official(setup: Any) -> None:
+    model, x, y = setup
+    x, y = x[:200], y[:200]
+    dlr = APGDAttack(model, n_iter=20, norm="Linf", eps=0.1, seed=0, loss="dlr", device="cpu")
+    ours = APGD(eps=0.1, steps=20, loss="dlr", seed=0)(model, x, y)
+    assert abs(accuracy(model, ours, y) - accuracy(model, dlr.perturb(x, y), y)) <= 1.0
+    tgt = APGDAttack_targeted(model, n_iter=20, norm="Linf", eps=0.1, seed=0,
+                              n_target_classes=3, device="cpu")  # fmt: skip
+    ours = APGD(eps=0.1, steps=20, loss="dlr", targeted=True, n_target_classes=3, seed=0)(
+        model, x, y
+    )
+    assert abs(accuracy(model, ours, y) - accuracy(model, tgt.perturb(x, y), y)) <= 1.0
 
 
 def test_square_wrapper_equals_official(setup: Any) -> None:
