@@ -118,6 +118,12 @@ def test_presets_build_valid_configs_and_state_their_command() -> None:
     assert "QUICK PROFILE" in PAPER.describe_profile("quick")
 
 
+def test_named_quick_presets_are_what_the_quick_profile_runs() -> None:
+    configs = {spec.train[0].to_dict().__repr__() for spec in PAPER.runs("quick").values()}
+    for preset in (defaults.QUICK_MDL, defaults.QUICK_MADRY, defaults.QUICK_MADRY_CTR):
+        assert repr(preset.train_config().to_dict()) in configs, preset.doc
+
+
 SMOKE = dataclasses.replace(
     defaults.PROFILES["quick"],
     nt_epochs=1,
