@@ -224,3 +224,22 @@ def test_msd_uses_k_samples(tmp_path: Path) -> None:
         2,
         10,
     )
+
+
+@pytest.mark.slow
+def test_adversarial_training_beats_natural_under_pgd(tmp_path: Path) -> None:
+    from robustlab.core.attacks import ATTACKS
+    from robustlab.core.data import load
+    from robustlab.core.train.evaluate import accuracy
+
+    test = load("fashion-mnist", "test", n=500)
+    pgd = ATTACKS.build("pgd", eps=0.1, alpha=0.01, steps=20, seed=0)
+    adv = {"eps": 0.1, "alpha": 0.025, "steps": 10}
+    robust = {}
+    for method, opts in [("natural", {}), ("madry-at", adv), ("trades", adv)]:
+        cfg = TrainConfig(dataset="fashion-mnist", model="lenet5", method=method, method_opts=opts, epochs=2,
+                          n_train=10000, n_test=500, optimizer="adam", lr=1e-3)  # fmt: skip
+        model = train(cfg, tmp_path / method, device="cpu", progress=False).model
+        robust[method] = accuracy(model, test.x, test.y, device=torch.device("cpu"), attack=pgd)
+    assert robust["madry-at"] > robust["natural"] + 10, robust
+    assert robust["trades"] > robust["natural"] + 10, robust

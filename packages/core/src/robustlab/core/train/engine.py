@@ -163,7 +163,7 @@ class _Trainer:
         self.precision = resolve_precision(cfg.precision, device)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.precision, device, model)
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
-        self.model = model.to(device=device, memory_format=fmt)
+        self.model = model.to(device).to(memory_format=fmt)
         tr = self.data.train
         self.batches = BatchIterator(
             tr.x, tr.y, cfg.batch_size, seed=cfg.seed, augment=self.data.augment, device=device
@@ -184,7 +184,7 @@ class _Trainer:
         self.method.setup(self.model, self.ctx)
         self.extras = self.method.extra_modules()
         for mod in self.extras.values():
-            mod.to(device=device, memory_format=fmt)
+            mod.to(device).to(memory_format=fmt)
         params = list(self.model.parameters())
         for mod in self.method.trainable_modules().values():
             params += list(mod.parameters())
@@ -240,7 +240,8 @@ class _Trainer:
         self.batches.set_epoch(epoch)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen, shown, extra, start = 0, 0, {}, time.perf_counter()
+        seen, shown, start = 0, 0, time.perf_counter()
+        extra: dict[str, float] = {}
         reps = self.method.replays
         for i, (x, y) in enumerate(self.batches):
             if self.channels_last:

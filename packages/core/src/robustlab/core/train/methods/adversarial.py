@@ -56,7 +56,7 @@ class FastAT(AdversarialMethod):
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
         if self.alpha is None:
-            self.alpha = 1.25 * self.eps
+            self.alpha: float = 1.25 * self.eps
         self._attack = self.build_attack("fgsm-rs", eps=self.eps, alpha=self.alpha)
         self._probe: tuple[Tensor, Tensor] | None = None
         self._prev_acc: float | None = None

@@ -51,6 +51,10 @@ class AdversarialMethod(Method):
             raise ValueError(f"{self.name}: eps must be >= 0, got {self.eps}")
         self._val_attack: Any = None
 
+    def __getattr__(self, name: str) -> Any:
+        """Options are set from ``DEFAULTS`` in ``__init__``; anything else does not exist."""
+        raise AttributeError(f"{type(self).__name__} has no option or attribute {name!r}")
+
     def build_attack(self, name: str = "pgd", **kw: Any) -> Any:
         """An attack from ``robustlab.core.attacks.ATTACKS`` with this method's autocast choice."""
         from robustlab.core.attacks import ATTACKS

@@ -39,7 +39,7 @@ class FreeAT(AdversarialMethod):
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
         if self.step is None:
-            self.step = self.eps
+            self.step: float = self.eps
         self._device = ctx.device
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:

@@ -44,6 +44,10 @@ class _Configured(Method):
         for k, v in {**self.DEFAULTS, **opts}.items():
             setattr(self, k, v)
 
+    def __getattr__(self, name: str) -> Any:
+        """Options are set from ``DEFAULTS`` in ``__init__``; anything else does not exist."""
+        raise AttributeError(f"{type(self).__name__} has no option or attribute {name!r}")
+
 
 class HeadDrop(_Configured):
     """Dropout / DropConnect on the classifier: a one-sample ``MultiSampleDropoutHead``."""
@@ -77,7 +81,9 @@ class MultiSampleDropout(_Configured):
         }
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        samples = model.head.forward_samples(model.features(x)).float()  # (K, B, C)
+        head: Any = model.head
+        features: Any = model.features
+        samples = head.forward_samples(features(x)).float()  # (K, B, C)
         k, b, c = samples.shape
         loss = F.cross_entropy(samples.reshape(k * b, c), y.repeat(k))
         return StepOutput(loss, samples.mean(0).detach())
