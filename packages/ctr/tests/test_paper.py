@@ -61,6 +61,23 @@ def test_every_table_and_claim_references_existing_cells(profile: str) -> None:
     assert all(run.id == key for key, run in runs.items())
 
 
+@pytest.mark.parametrize("profile", ["quick", "fmnist", "paper"])
+def test_every_attack_of_every_run_can_be_built(profile: str) -> None:
+    from robustlab.core.eval import AttackSpec, Suite
+
+    seen = set()
+    for spec in PAPER.runs(profile).values():
+        specs = list(spec.suite.attacks) if isinstance(spec.suite, Suite) else []
+        for _, kw in spec.analyses:
+            specs += [AttackSpec.from_dict(a) for a in kw.get("attacks", [])]
+        for a in specs:
+            key = (a.name, repr(sorted(a.kwargs.items())))
+            if key not in seen:
+                seen.add(key)
+                assert callable(a.build()), a.label
+    assert seen
+
+
 def test_paper_profile_covers_every_printed_cell_but_time_and_rank() -> None:
     specs, _ = check_paper(PAPER, "paper")
     ours = {c.ref for t in specs for c in t.cells}
