@@ -137,7 +137,9 @@ def test_method_state_resumes_exactly(tmp_path: Path) -> None:
 
 
 def test_finished_run_is_loaded_not_retrained(tmp_path: Path) -> None:
-    config = cfg(method="natural", epochs=1)
+    config = cfg(
+        method="natural", epochs=1, schedule="multistep", schedule_opts={"milestones": (1,)}
+    )
     first = train(config, tmp_path / "r", device="cpu", progress=False)
     stamp = (tmp_path / "r" / "model.safetensors").stat().st_mtime_ns
     again = train(config, tmp_path / "r", device="cpu", progress=False)

@@ -43,7 +43,8 @@ class TrainResult:
 
 
 def _semantic(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k not in _NON_SEMANTIC}
+    """The keys that define the run, JSON-normalised (tuples compare equal to lists)."""
+    return {k: v for k, v in json.loads(json.dumps(d)).items() if k not in _NON_SEMANTIC}
 
 
 def claim_run_dir(config: TrainConfig, run_dir: Path) -> None:
@@ -60,7 +61,8 @@ def claim_run_dir(config: TrainConfig, run_dir: Path) -> None:
         except ConfigError:
             same = False
         if not same:
-            diff = sorted(k for k in config.to_dict() if old.get(k) != config.to_dict()[k])
+            new = _semantic(config.to_dict())
+            diff = sorted(k for k in new if _semantic(old).get(k) != new[k])
             raise ConfigError(
                 f"{run_dir} holds a run with a different configuration (differs in {diff}); "
                 "use another run directory or delete this one"
