@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from robustlab.core.errors import ConfigError, RobustlabError
+from robustlab.core.errors import RobustlabError
+from robustlab.core.train.build import build_model, build_optimizer, prepare_data
 from robustlab.core.train.config import TrainConfig
 from robustlab.core.train.evaluate import accuracy
 from robustlab.core.train.method import METHODS, Method, StepContext, TrainContext
@@ -34,7 +35,6 @@ from robustlab.core.train.runs import (
     claim_run_dir,
     is_finished,
     load_run,
-    resolve_init_from,
 )
 from robustlab.core.train.schedules import build_schedule
 from robustlab.core.train.state import read_train_state, restore_train_state, save_train_state
@@ -56,15 +56,6 @@ class TrainingDivergedError(RobustlabError):
 
 
 @dataclass
-class _Data:
-    train: Any
-    val: Any | None
-    test: Any
-    info: Any
-    augment: Any
-
-
-@dataclass
 class _Run:
     """Mutable bookkeeping of a run (saved in the training state)."""
 
@@ -72,49 +63,6 @@ class _Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     stopped: bool = False
-
-
-def _prepare_data(cfg: TrainConfig) -> _Data:
-    from robustlab.core.data import info, load, split_holdout
-
-    meta = info(cfg.dataset)
-    train_set = load(cfg.dataset, "train", n=cfg.n_train, root=cfg.data_root)
-    test_set = load(cfg.dataset, "test", n=cfg.n_test, root=cfg.data_root)
-    val_set = None
-    if cfg.val_fraction > 0:
-        train_set, val_set = split_holdout(train_set.x, train_set.y, cfg.val_fraction, cfg.seed)
-    augment = meta.default_augment
-    if cfg.augment is False:
-        augment = None
-    elif cfg.augment is True and augment is None:
-        raise ConfigError(
-            f"augment=True but dataset {cfg.dataset!r} defines no default augmentation; use None/False"
-        )
-    return _Data(train_set, val_set, test_set, meta, augment)
-
-
-def _build_model(cfg: TrainConfig, method: Method, data: _Data) -> nn.Module:
-    from robustlab.core.models import build, load_checkpoint
-
-    opts = {**cfg.model_opts, **method.model_overrides()}
-    model = build(
-        cfg.model, num_classes=data.info.num_classes, in_channels=data.info.in_channels, **opts
-    )
-    if cfg.init_from:
-        load_checkpoint(resolve_init_from(cfg.init_from), model)
-    return model
-
-
-def _optimizer(cfg: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-        )
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def train(
@@ -157,9 +105,9 @@ class _Trainer:
 
         self.cfg, self.run_dir, self.device, self.show = cfg, run_dir, device, progress
         seed_everything(cfg.seed, cfg.deterministic)
-        self.data = _prepare_data(cfg)
+        self.data = prepare_data(cfg)
         self.method: Method = METHODS.build(cfg.method, **cfg.method_opts)
-        model = _build_model(cfg, self.method, self.data)
+        model = build_model(cfg, self.method, self.data)
         self.precision = resolve_precision(cfg.precision, device)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.precision, device, model)
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
@@ -189,7 +137,7 @@ class _Trainer:
         for mod in self.method.trainable_modules().values():
             params += list(mod.parameters())
         self.params = params
-        self.optimizer = _optimizer(cfg, params)
+        self.optimizer = build_optimizer(cfg, params)
         self.scaler = make_scaler(self.precision, device)
         self.schedule = build_schedule(
             cfg.schedule, cfg.lr, cfg.epochs, self.steps_per_epoch, cfg.warmup, **cfg.schedule_opts
@@ -222,6 +170,12 @@ class _Trainer:
         s = self.state
         meta = {"config": self.cfg.to_dict(), "epoch": s.epoch, "history": s.history}
         meta.update(best=s.best, stopped=s.stopped, precision=self.precision)
+        meta["schedule"] = {  # a pure function of the step: (name, options, next step) restore it
+            "name": self.cfg.schedule,
+            "warmup": self.cfg.warmup,
+            "next_step": s.epoch * self.steps_per_epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
         save_train_state(
             self.run_dir / STATE_FILE,
             model=self.model,
