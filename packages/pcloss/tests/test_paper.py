@@ -155,3 +155,18 @@ def test_quick_profile_keeps_paper_attack_budgets() -> None:
         40,
     )
     assert (QUICK.attacks.cw_steps, QUICK.attacks.cw_lr) == (100, 0.001)
+
+
+def test_every_preset_states_its_command_and_expected_values() -> None:
+    from robustlab.pcloss.defaults import FMNIST
+    from robustlab.pcloss.defaults import PAPER as PAPER_PROFILE
+    from robustlab.pcloss.tables import describe_preset, presets
+
+    assert sorted(presets(FMNIST)) == sorted(PAPER.runs("fmnist"))
+    doc = describe_preset("fmnist-lenet5-pc", FMNIST)
+    assert doc.splitlines()[0] == "robustlab reproduce pcloss --profile fmnist --tables 1,3,5"
+    assert "T1 FMNIST/Ours: Clean 90.2" in doc and "PGD eps=0.1 15.7" in doc
+    for run_id in presets(PAPER_PROFILE):
+        assert "expected (paper):" in describe_preset(run_id, PAPER_PROFILE)
+    with pytest.raises(KeyError, match="no preset"):
+        describe_preset("mnist-lenet5-pc", FMNIST)

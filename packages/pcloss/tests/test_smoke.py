@@ -34,14 +34,14 @@ class SmokePaper(PCLossPaper):
         return TINY if profile == "quick" else super().profile(profile)
 
 
-def test_smoke_reproduction_of_table1(tmp_path: Path) -> None:
+def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
     if find("fashion-mnist", "train", None)[0] is None:
         pytest.skip("Fashion-MNIST is not on disk (robustlab data ensure fashion-mnist)")
     t0 = time.perf_counter()
     report = reproduce(
         SmokePaper(), tables=["1"], profile="quick", device="cpu", runs_dir=tmp_path, progress=False
     )
-    assert time.perf_counter() - t0 < 60
+    assert time.perf_counter() - t0 < 120  # ~35 s measured on one of two shared cores
     (table,) = report.tables
     assert table.spec.id == "1"
     measured = {c.cell.ref: c.ours for c in table.cells}

@@ -44,6 +44,7 @@ TABLE_TITLES = {
     "5": "Table 5: with adversarial training (CE+AT, GCE+AT, Ours+AT) and Ours alone",
 }
 CW1000 = " (1000 it)"
+_CELLS: dict[str, dict[str, list[Cell]]] = {}  # describe_preset's cache, keyed by repr(profile)
 
 
 @functools.cache
@@ -181,3 +182,39 @@ def is_added_row(row: str) -> bool:
 def dataset_of(column: str) -> str:
     """Core dataset name of a CSV column ("FMNIST/CE" -> "fashion-mnist")."""
     return DATASETS[column.split("/")[0]].dataset
+
+
+def presets(profile: Profile) -> dict[str, RunPreset]:
+    """The named presets (one per trained model) of a profile's published cells, by run id."""
+    b = _Builder(profile)
+    for table in profile.columns:
+        for column in _columns(table, profile.columns[table]):
+            b.use(run_for(table, column), None)
+    return dict(b.presets)
+
+
+def describe_preset(run_id: str, profile: Profile) -> str:
+    """The preset's command and the paper's values it should reproduce (big_vision habit).
+
+    E.g. for "fmnist-lenet5-pc" under the fmnist profile::
+
+        robustlab reproduce pcloss --profile fmnist --tables 1,3,5
+        expected (paper): T1 FMNIST/Ours: Clean 90.2, FGSM eps=0.1 58.0, ...
+
+    Raises:
+        KeyError: if the profile has no preset ``run_id``.
+    """
+    key = repr(profile)
+    if key not in _CELLS:
+        _CELLS[key] = build(profile)[0]
+    cells = _CELLS[key]
+    if not any(c.run == run_id for cs in cells.values() for c in cs):
+        raise KeyError(f"no preset {run_id!r} in profile {profile.name!r}")
+    used = [t for t, cs in cells.items() if any(c.run == run_id for c in cs)]
+    lines = [f"robustlab reproduce pcloss --profile {profile.name} --tables {','.join(used)}"]
+    for table in used:
+        mine = [c for c in cells[table] if c.run == run_id and c.paper_value is not None]
+        for column in dict.fromkeys(c.column for c in mine):
+            vals = ", ".join(f"{c.row} {c.paper_value:g}" for c in mine if c.column == column)
+            lines.append(f"expected (paper): T{table} {column}: {vals}")
+    return "\n".join(lines)
