@@ -118,7 +118,7 @@ class Profile:
     T_color: int
     n_train: int | None
     n_eval: int | None
-    precision: str
+    precision: Literal["auto", "fp32", "bf16", "fp16"]
     columns: dict[str, tuple[str, ...]]
     attacks: AttackSettings = field(default_factory=AttackSettings)
     description: str = ""
