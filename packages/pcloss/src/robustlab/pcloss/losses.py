@@ -202,8 +202,8 @@ def gce_loss(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
     ``GCE = 1/(B log K) * sum_i p_iy^alpha * sum_{j != y} q_ij log q_ij``.
 
     The inner sum is the negative complement entropy (minimising it flattens the wrong classes);
-    the guiding factor ``p_y^alpha`` weights confident examples more. The GCE paper writes the
-    normaliser as the log of the class count; the released code divides by ``log K``, used here.
+    the guiding factor ``p_y^alpha`` weights confident examples more. The normaliser ``log K``
+    is the one of the authors' released code (github.com/henry8527/GCE).
     ``log q_j`` is computed as a log-softmax over the wrong-class logits, which is exact and needs
     none of the code's 1e-7 / 1e-10 guards. Range: ``[-log(K-1)/log K, 0]``.
 
