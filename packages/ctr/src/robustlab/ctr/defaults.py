@@ -212,6 +212,7 @@ class Profile:
         at_model, at_dataset, at_eps, at_alpha, at_steps: adversarial-training analog settings.
         at_epoch_scale: AT epochs = the paper's epochs x this factor (relative budgets kept).
         at_n_train: AT training-set size (None: all).
+        at_batch_size: AT batch size (the paper's 128; the quick profile uses 32 for more steps).
         at_rows: (base, gamma, beta) settings of Tables 5/6/8/9 reproduced; None: all printed.
         at_schedules: Schedules of the AT tables.
         at_eval_n: Evaluation inputs of the AT tables; at_extra_attacks: Table 8/9 attacks.
@@ -241,6 +242,7 @@ class Profile:
     at_steps: int = 7
     at_epoch_scale: float = 0.1
     at_n_train: int | None = None
+    at_batch_size: int = 128
     at_rows: tuple[tuple[str, float, float], ...] | None = None
     at_schedules: tuple[str, ...] = ("cyclic",)
     at_eval_n: int = 2000
@@ -264,7 +266,8 @@ QUICK = Profile(
         "test images, FGSM (2-16/255) and PGD-10 (2-8/255) curves on the first 1,000. Attack "
         "study (Table 7 analog): CE vs STD vs SCE (gamma 5) FGSM/PGD-10 at eps 2/255 on the "
         "dropout model, first 500 test images. Madry-AT (PGD-7) with and without CTR (gamma 2) "
-        "on LeNet-5 at eps 0.1, 3 epochs on the first 8,000 training images, evaluated on 1,000. "
+        "on LeNet-5 at eps 0.1, 3 epochs on the first 8,000 training images (batch 32, max lr "
+        "0.05), evaluated on 1,000. "
         "Under-trained models: the numbers check directions, not the printed values."
     ),
     nt_epochs=4,
@@ -279,6 +282,7 @@ QUICK = Profile(
     seeds=(0,),
     at_epoch_scale=0.06,
     at_n_train=8_000,
+    at_batch_size=32,
     at_rows=(("madry-at", 0.0, 0.0), ("madry-at", 2.0, 0.0)),
     at_schedules=("cyclic",),
     at_eval_n=1000,
@@ -378,6 +382,7 @@ QUICK_MADRY = AdversarialPreset(
     model="lenet5",
     dataset="fashion-mnist",
     n_train=8_000,
+    batch_size=32,
     command=_command("quick", "6"),
     expected="the baseline of the t6-madry-at-* claims",
 )
@@ -395,6 +400,7 @@ QUICK_MADRY_CTR = AdversarialPreset(
     model="lenet5",
     dataset="fashion-mnist",
     n_train=8_000,
+    batch_size=32,
     command=_command("quick", "6"),
     expected="PGD accuracy above Madry-AT without CTR at comparable clean accuracy",
 )

@@ -265,6 +265,7 @@ def at_run(p: Profile, base: str, gamma: float, beta: float, schedule: str, epoc
         model=p.at_model,
         dataset=p.at_dataset,
         n_train=p.at_n_train,
+        batch_size=p.at_batch_size,
     )
     rid = f"at-{p.at_dataset}-{p.at_model}-{schedule}-{base}-g{gamma:g}"
     rid += f"-b{beta:g}" if base == "trades" else ""
