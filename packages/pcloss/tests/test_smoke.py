@@ -53,6 +53,7 @@ def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
     assert set(verdicts) == {
         "t1-fmnist-ours-gt-ce",
         "t1-fmnist-ours-gt-ce+margin",
+        "t1-fmnist-ours-gt-ce/margin-only",
         "t1-fmnist-clean-comparable",
     }
     assert set(verdicts.values()) <= {"holds", "fails"}
