@@ -52,7 +52,10 @@ def _dependency_group(name: str) -> list[str]:
 def _install(session: nox.Session, groups: tuple[str, ...] = ("test",)) -> None:
     """Install the workspace packages (editable) and the given dependency groups, once."""
     key = "|".join(
-        [*groups, *(hashlib.sha256((p / "pyproject.toml").read_bytes()).hexdigest() for p in PACKAGES)]
+        [
+            *groups,
+            *(hashlib.sha256((p / "pyproject.toml").read_bytes()).hexdigest() for p in PACKAGES),
+        ]
     )
     stamp = STAMP.with_name(f"installed-{'-'.join(groups)}.sha256")
     if stamp.exists() and stamp.read_text() == key:
@@ -101,9 +104,7 @@ def _make_reproduce(pkg: Path) -> None:
         session.run("python", "-m", "robustlab", "data", "ensure", "fashion-mnist")
         session.run("python", "-m", "robustlab", "reproduce", pkg.name, *session.posargs)
 
-    _session.__doc__ = (
-        f"Reproduce the tables of {pkg.name} (-- --profile quick|fmnist|paper --tables 1,3 --device cpu)."
-    )
+    _session.__doc__ = f"Reproduce the tables of {pkg.name} (-- --profile quick|fmnist|paper --tables 1,3 --device cpu)."
 
 
 for _pkg in PACKAGES:

@@ -28,7 +28,10 @@ def test_unknown_choice_exits_nonzero() -> None:
 
 def test_python_dash_m_entry_point() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "robustlab", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "robustlab", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0
     assert "robustlab-core" in out.stdout

@@ -24,7 +24,9 @@ def registry(kind: str) -> Any:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("list", help="list registered datasets, models, attacks, methods, suites or papers")
+    p = sub.add_parser(
+        "list", help="list registered datasets, models, attacks, methods, suites or papers"
+    )
     p.add_argument("kind", choices=[*REGISTRIES, "papers"])
     p.set_defaults(func=run)
 

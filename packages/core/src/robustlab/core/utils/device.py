@@ -28,7 +28,11 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
     except RuntimeError as exc:
         raise ValueError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
+        raise ValueError(
+            f"device {name!r} requested but CUDA is not available here; use --device cpu"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} requested but MPS is not available here; use --device cpu")
+        raise ValueError(
+            f"device {name!r} requested but MPS is not available here; use --device cpu"
+        )
     return dev

@@ -37,4 +37,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
     """Atomically write ``obj`` as JSON (keys sorted for stable diffs)."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n")
+    return atomic_write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n"
+    )
