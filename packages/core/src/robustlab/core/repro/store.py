@@ -228,7 +228,8 @@ def write_run_metrics(
         "metrics": {k: float(v) for k, v in metrics.items()},
         **(extra or {}),
     }
-    body = doc.get("robustlab") if isinstance(doc.get("robustlab"), dict) else {}
+    body = doc.get("robustlab")
+    body = body if isinstance(body, dict) else {}
     doc["robustlab"] = {**body, "repro": record}
     atomic_write_json(rdir / METRICS, doc)
     return read_record(rdir)
