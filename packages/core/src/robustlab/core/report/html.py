@@ -88,6 +88,20 @@ def _table(table: TableResult) -> list[str]:
     return out
 
 
+def _sanity(report: ReproReport) -> list[str]:
+    failed = report.sanity_rows()
+    out = ["<h2>Evaluation sanity checks</h2>"]
+    if not failed:
+        return [*out, f"<p>All checks passed on the {report.checked_runs()} evaluated runs.</p>"]
+    out.append(
+        '<p class="warn">A failed check means the numbers of that run may overstate '
+        "robustness (e.g. masked gradients); trust the lowest accuracy over the attacks.</p>"
+    )
+    out.append("<table><tr><th>Run</th><th>Failed check</th><th>Detail</th></tr>")
+    out += [f"<tr><td>{e(r)}</td><td>{e(n)}</td><td>{e(d)}</td></tr>" for r, n, d in failed]
+    return [*out, "</table>"]
+
+
 def render_html(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
     """The whole report as one HTML page with no external resources."""
     title = f"robustlab: {report.paper.get('name')} [{report.profile}]"
@@ -103,6 +117,7 @@ def render_html(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
         body.append("</table>")
     for table in report.tables:
         body += _table(table)
+    body += _sanity(report)
     if figures:
         body.append("<h2>Figures</h2>")
         for f in figures:

@@ -75,6 +75,20 @@ def table_lines(table: TableResult) -> list[str]:
     return lines
 
 
+def sanity_lines(report: ReproReport) -> list[str]:
+    """The evaluation sanity checks (Athalye et al. 2018; Carlini et al. 2019): failures listed."""
+    lines = ["## Evaluation sanity checks", ""]
+    failed = report.sanity_rows()
+    if not failed:
+        return [*lines, f"All checks passed on the {report.checked_runs()} evaluated runs.", ""]
+    lines += [
+        "A failed check means the numbers of that run may overstate robustness (e.g. masked",
+        "gradients); trust the lowest accuracy over the attacks.",
+        "",
+    ]
+    return [*lines, *_md_table(["Run", "Failed check", "Detail"], failed), ""]
+
+
 def render_markdown(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
     """The whole report as Markdown (figures linked by relative path)."""
     lines = header_lines(report)
@@ -87,6 +101,7 @@ def render_markdown(report: ReproReport, figures: Sequence[FigureFile] = ()) -> 
         lines += [*_md_table(["Table", "Claim", "Statement", "In the paper", "Ours"], rows), ""]
     for table in report.tables:
         lines += table_lines(table)
+    lines += sanity_lines(report)
     shown = [f for f in figures if f.png_path is not None]
     if shown:
         lines += ["## Figures", ""]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from robustlab.core.repro.claims import ClaimResult, evaluate_claim
+from robustlab.core.repro.execute import EVAL_RESULT
 from robustlab.core.repro.published import CellRef
 from robustlab.core.repro.snapshot import load_snapshot, table_from_dict
 from robustlab.core.repro.spec import Cell, TableSpec
@@ -71,6 +73,19 @@ class ReproReport:
         """All claims of all tables."""
         return [c for t in self.tables for c in t.claims]
 
+    def sanity_rows(self) -> list[tuple[str, str, str]]:
+        """(run id, check name, detail) of every failed evaluation sanity check."""
+        return [
+            (rid, name, str(flag.get("detail", "")))
+            for rid, run in sorted(self.runs.items())
+            for name, flag in sorted(run.get("checks", {}).items())
+            if isinstance(flag, dict) and flag.get("passed") is False
+        ]
+
+    def checked_runs(self) -> int:
+        """Number of finished runs whose evaluation recorded sanity checks."""
+        return sum(bool(r.get("checks")) for r in self.runs.values())
+
     def runs_done(self) -> int:
         """Number of finished runs."""
         return sum(r["status"] == "done" for r in self.runs.values())
@@ -85,6 +100,18 @@ def cell_result(cell: Cell, ours: float | None) -> CellResult:
     return CellResult(cell, ours, delta, None if tol is None else abs(delta) <= tol + 1e-9)
 
 
+def _eval_checks(rdir: Path) -> dict[str, dict[str, Any]]:
+    """The evaluation's sanity-check flags (``eval.json``), {} when the run has no evaluation."""
+    path = rdir / EVAL_RESULT
+    if not path.exists():
+        return {}
+    try:
+        flags = json.loads(path.read_text()).get("robustlab", {}).get("flags", {})
+    except (OSError, ValueError, AttributeError):
+        return {"eval.json": {"passed": False, "detail": f"unreadable: {path}"}}
+    return flags if isinstance(flags, dict) else {}
+
+
 def _run_states(pdir: Path, runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for rid, summary in runs.items():
@@ -95,6 +122,7 @@ def _run_states(pdir: Path, runs: dict[str, dict[str, Any]]) -> dict[str, dict[s
             "status": status,
             "reason": reason,
             "metrics": metrics,
+            "checks": _eval_checks(rdir) if status == "done" else {},
             "summary": summary,
             "dir": f"{RUNS}/{rid}",
         }

@@ -24,5 +24,4 @@ def configure_logging(level: int | str = logging.INFO) -> None:
     handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
-    logger.propagate = False
     _CONFIGURED = True
