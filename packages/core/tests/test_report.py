@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,25 @@ def test_compare_across_papers(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["compare", "--runs-dir", str(tmp_path), "--suite", "pgd20"]) == 0
     assert main(["compare", "--runs-dir", str(tmp_path), "--suite", "autoattack"]) == 2
     assert "no finished runs for suite 'autoattack'" in capsys.readouterr().err
+
+
+def test_failed_sanity_checks_are_shown_not_hidden(tmp_path: Path) -> None:
+    pdir = write_runs(tmp_path, "pcx", "quick", MEASURED)
+    flags = {
+        "logits_finite": {"passed": True, "detail": ""},
+        "gradients_nonzero": {"passed": False, "detail": "zero input gradient on 97% of examples"},
+    }
+    (run_dir(pdir, "pc") / "eval.json").write_text(json.dumps({"robustlab": {"flags": flags}}))
+    (run_dir(pdir, "ce") / "eval.json").write_text(
+        json.dumps({"robustlab": {"flags": {"logits_finite": {"passed": True}}}})
+    )
+    paths = render_report(pdir)
+    md = paths["md"].read_text()
+    assert "## Evaluation sanity checks" in md
+    assert "| pc | gradients_nonzero | zero input gradient on 97% of examples |" in md
+    assert "logits_finite" not in md.split("## Evaluation sanity checks")[1]
+    assert "gradients_nonzero" in paths["html"].read_text()
+
+    (run_dir(pdir, "pc") / "eval.json").write_text(json.dumps({"robustlab": {"flags": {}}}))
+    md = render_report(pdir)["md"].read_text()
+    assert "All checks passed on the 1 evaluated runs." in md
