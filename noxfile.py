@@ -123,9 +123,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy on robustlab-core."""
+    """mypy on robustlab-core and on every paper package."""
     _install(session, groups=("typecheck",))
     session.run("python", "-m", "mypy", "packages/core/src/robustlab/core")
+    path = ":".join(str(p / "src") for p in PACKAGES)
+    for pkg in PAPER_PACKAGES:
+        session.run("python", "-m", "mypy", "-p", f"robustlab.{pkg.name}", env={"MYPYPATH": path})
 
 
 @nox.session
