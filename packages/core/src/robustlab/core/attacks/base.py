@@ -15,6 +15,7 @@ Every attack is built without a model and called as ``attack(model, x, y, **ctx)
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import math
 from collections.abc import Callable, Iterator
@@ -81,7 +82,7 @@ def l2_normalize(t: Tensor) -> Tensor:
     return t / view_b(lp_norm(t, "L2") + 1e-12, t)
 
 
-class Attack:
+class Attack(abc.ABC):
     """Base class of all robustlab attacks (torchattacks keyword conventions).
 
     Args:
@@ -156,8 +157,9 @@ class Attack:
         finally:
             model.train(was_training)
 
+    @abc.abstractmethod
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, ctx: dict[str, Any]) -> Tensor:
-        raise NotImplementedError
+        """The attack itself on validated fp32 inputs; returns x_adv (projected by the caller)."""
 
     def __repr__(self) -> str:
         keys = ("eps", "norm", "targeted", "loss_name", "early_stop", "seed")

@@ -10,6 +10,7 @@ with ``mean=``/``std=``), so attacks always work in pixel space.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -64,7 +65,7 @@ class Normalize(nn.Module):
         return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
 
 
-class Classifier(nn.Module):
+class Classifier(nn.Module, abc.ABC):
     """Base class of every zoo model: ``forward(x) = head(features(x))``.
 
     Subclasses build their layers and implement :meth:`forward_features`, which maps the
@@ -96,9 +97,9 @@ class Classifier(nn.Module):
         self.arch = ""
         self.build_config: dict[str, Any] = {}
 
+    @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone on the normalised input: (B, C, H, W) -> (B, feature_dim)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forward_features")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features of raw inputs ``x`` in [0, 1]: (B, C, H, W) -> (B, D)."""

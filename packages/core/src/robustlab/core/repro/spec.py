@@ -8,6 +8,7 @@ attack columns. :func:`robustlab.core.repro.reproduce` turns the specs into runs
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,7 +241,7 @@ def to_jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-class Paper:
+class Paper(abc.ABC):
     """Base class of a paper package's ``PAPER`` object (duck typing works too).
 
     Subclasses set the identity attributes and ``published``, and implement :meth:`tables` and
@@ -254,13 +255,13 @@ class Paper:
     url: str = ""
     published: list[PublishedCell] = []  # noqa: RUF012 - overridden per paper
 
+    @abc.abstractmethod
     def tables(self, profile: str) -> list[TableSpec]:
         """The tables reproduced under ``profile`` ("quick", "fmnist" or "paper")."""
-        raise NotImplementedError(f"{type(self).__name__} must implement tables(profile)")
 
+    @abc.abstractmethod
     def runs(self, profile: str) -> dict[str, RunSpec]:
         """Every run the tables of ``profile`` need, by id."""
-        raise NotImplementedError(f"{type(self).__name__} must implement runs(profile)")
 
     def describe_profile(self, profile: str) -> str:
         """The budget statement shown at the top of the report."""
