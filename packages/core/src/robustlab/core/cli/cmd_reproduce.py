@@ -21,6 +21,19 @@ def parse_tables(text: str | None) -> list[str] | None:
     return ids
 
 
+def helper_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per helper run (a dependency filling no cell) with its clean accuracy."""
+    out = []
+    for rid, run in runs.items():
+        if not run.get("summary", {}).get("helper"):
+            continue
+        metrics = run.get("metrics", {})
+        acc = metrics.get("clean_acc", metrics.get("train/clean_acc"))
+        shown = "not finished" if acc is None else f"clean accuracy {acc:.2f} %"
+        out.append(f"helper run {rid}: {shown}")
+    return out
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "reproduce",
@@ -47,6 +60,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from robustlab.core.report import render_report
     from robustlab.core.repro import reproduce
 
     report = reproduce(
@@ -56,11 +70,13 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         runs_dir=args.runs_dir,
         progress=not args.no_progress,
+        render=render_report,
     )
     verdicts = [f"{c.claim.id}: {c.verdict} (paper: {c.paper_verdict})" for c in report.claims]
     lines = [
         f"{report.paper['name']} [{report.profile}]: {report.runs_done()}/{len(report.runs)} runs finished"
     ]
+    lines += helper_lines(report.runs)
     lines += verdicts
     lines += [f"report: {report.paths[k]}" for k in ("md", "html", "csv") if k in report.paths]
     sys.stdout.write("\n".join(lines) + "\n")

@@ -1,12 +1,17 @@
 """Reproduction framework: published tables as data, cells/claims/runs specs, and the runner.
 
-A paper package exposes a :class:`Paper` whose ``tables(profile)`` map printed cells to metrics of
-runs and whose ``runs(profile)`` say how to train and evaluate each run; :func:`reproduce` trains
-and evaluates what is missing under ``runs/<paper>/<profile>/``, evaluates the paper's claims on
-our values and renders the report (see ``packages/core/README.md``, "Reproduction framework").
+A paper package exposes a :class:`Paper` (``profiles`` of :class:`Profile`, the shipped CSV,
+``plan(profile)`` -> the :class:`Plan` of tables and runs, runs built from :class:`Preset`
+objects); :func:`reproduce` trains and evaluates what is missing under
+``runs/<paper>/<profile>/`` (run dependencies first, see :mod:`robustlab.core.repro.plan`) and
+evaluates the paper's claims on our values. Rendering the report is the report layer's job
+(``robustlab reproduce`` does both; see ``docs/adding-a-paper.md``).
 """
 
 from robustlab.core.repro.claims import ClaimResult, ComparisonResult, Verdict, evaluate_claim
+from robustlab.core.repro.paper import Paper, Plan
+from robustlab.core.repro.plan import HelperRunError, dependency_order, need_ref
+from robustlab.core.repro.preset import Preset, Profile
 from robustlab.core.repro.published import CellRef, PublishedCell, load_published, parse_value
 from robustlab.core.repro.results import CellResult, ReproReport, TableResult, collect
 from robustlab.core.repro.runner import default_profile, reproduce
@@ -17,7 +22,6 @@ from robustlab.core.repro.spec import (
     Cell,
     Claim,
     Comparison,
-    Paper,
     RunSpec,
     TableSpec,
     check_paper,
@@ -34,7 +38,11 @@ __all__ = [
     "ClaimResult",
     "Comparison",
     "ComparisonResult",
+    "HelperRunError",
     "Paper",
+    "Plan",
+    "Preset",
+    "Profile",
     "PublishedCell",
     "ReproReport",
     "RunSpec",
@@ -44,8 +52,10 @@ __all__ = [
     "check_paper",
     "collect",
     "default_profile",
+    "dependency_order",
     "evaluate_claim",
     "load_published",
+    "need_ref",
     "parse_value",
     "reproduce",
 ]

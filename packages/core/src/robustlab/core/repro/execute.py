@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from robustlab.core.repro.plan import resolve_need_refs, with_needs
 from robustlab.core.repro.spec import ANALYSES, RunSpec
 from robustlab.core.repro.store import (
     CONFIG,
@@ -67,9 +68,16 @@ def _eval_document(result: Any, spec: RunSpec, name: str) -> dict[str, Any]:
 
 
 def train_phases(
-    spec: RunSpec, rdir: Path, device: torch.device, progress: bool
+    spec: RunSpec,
+    rdir: Path,
+    device: torch.device,
+    progress: bool,
+    needs: dict[str, str] | None = None,
 ) -> tuple[Any, dict[str, float], Path]:
     """Run the training phases in order; phase i+1 starts from phase i's checkpoint.
+
+    ``needs`` (role -> a dependency's training run directory) is given to every phase as
+    ``TrainConfig.needs``.
 
     Returns:
         (the final model, flat training metrics prefixed "train/", final checkpoint path).
@@ -82,6 +90,7 @@ def train_phases(
     for i, cfg in enumerate(spec.train):
         if i > 0:
             cfg = dataclasses.replace(cfg, init_from=str(ckpt))
+        cfg = with_needs(cfg, needs or {})
         result = train(cfg, phase_dir(rdir, i, len(spec.train)), device=device, progress=progress)
         ckpt = Path(result.checkpoint)
         prefix = "train/" if len(spec.train) == 1 else f"train{i + 1}/"
@@ -126,6 +135,8 @@ def execute_run(
     device: torch.device,
     progress: bool = True,
     extra: dict[str, Any] | None = None,
+    needs: dict[str, str] | None = None,
+    chash: str | None = None,
 ) -> RunRecord:
     """Train, evaluate and analyse one run, then write its ``metrics.json``.
 
@@ -135,17 +146,24 @@ def execute_run(
         device: Where to train and evaluate.
         progress: Show the engine's progress bars.
         extra: Added to config.json and the metrics record (paper, profile, ...).
+        needs: Role -> the finished training run directory of each dependency (the runner
+            resolves ``spec.needs``); passed to training and to ``need_ref`` attack options.
+        chash: The run's hash when it has dependencies (``spec_hash(spec, runs)``).
 
     Returns:
         The record just written.
     """
     from robustlab.core.eval import evaluate
 
+    if spec.seeds:  # one child run per seed, aggregated (robustlab.core.repro.seeds)
+        from robustlab.core.repro.seeds import execute_seeded
+
+        return execute_seeded(spec, rdir, device, progress, extra)
     extra = dict(extra or {})
     if not (rdir / CONFIG).exists():
-        write_run_config(rdir, spec, extra)
+        write_run_config(rdir, spec, extra, chash)
     t0 = time.perf_counter()
-    model, metrics, ckpt = train_phases(spec, rdir, device, progress)
+    model, metrics, ckpt = train_phases(spec, rdir, device, progress, needs)
     t_train = time.perf_counter() - t0
     model.eval()
     x, y = load_eval_data(spec)
@@ -154,7 +172,7 @@ def execute_run(
         result = evaluate(
             model,
             (x, y),
-            spec.suite,
+            resolve_need_refs(spec.suite, needs or {}, spec.id),
             n=spec.n_eval,
             batch_size=spec.eval_batch_size,
             device=device,
@@ -165,10 +183,16 @@ def execute_run(
         doc = _eval_document(result, spec, name=f"{extra.get('paper', '')}/{spec.id}".lstrip("/"))
         atomic_write_json(rdir / EVAL_RESULT, doc)
         metrics.update(eval_metrics(result))
+        if spec.autoattack:  # AutoAttack standard at the suite's budgets, same images
+            from robustlab.core.repro.autoattack import run_autoattack
+
+            metrics.update(
+                run_autoattack(model, x, y, result.attacks, spec, rdir, device, progress)
+            )
     metrics.update(run_analyses(spec, model, x, y))
     metrics["n_eval"] = float(len(y))
     wall = {"train": round(t_train, 3), "eval": round(time.perf_counter() - t0 - t_train, 3)}
     log.debug("run %s: writing %s", spec.id, rdir / METRICS)
     return write_run_metrics(
-        rdir, spec, metrics, ckpt, doc, {"wall_s": wall, "device": str(device), **extra}
+        rdir, spec, metrics, ckpt, doc, {"wall_s": wall, "device": str(device), **extra}, chash
     )

@@ -1,9 +1,9 @@
-"""``reproduce``: train and evaluate what a paper's tables need, fill the cells, render the report."""
+"""``reproduce``: train and evaluate what a paper's tables need (dependencies first), fill the cells."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ from rich.progress import (
 )
 
 from robustlab.core.errors import RobustlabError
+from robustlab.core.repro.autoattack import mark_autoattack
 from robustlab.core.repro.execute import execute_run
+from robustlab.core.repro.plan import check_helper, dependency_order, training_dir
 from robustlab.core.repro.results import ReproReport, cell_result, collect
 from robustlab.core.repro.snapshot import write_snapshot
 from robustlab.core.repro.spec import PROFILES, RunSpec, TableSpec, check_paper
@@ -99,12 +101,12 @@ def select_tables(tables: list[TableSpec], wanted: Sequence[str] | None) -> list
     return [t for t in tables if t.id in keep]
 
 
-def _plan(pdir: Path, runs: dict[str, RunSpec], needed: list[str]) -> list[str]:
+def _plan(pdir: Path, hashes: dict[str, str], needed: list[str]) -> list[str]:
     """Run ids still to compute; corrupt run directories are moved aside with a warning."""
     todo: list[str] = []
     for rid in needed:
         rdir = run_dir(pdir, rid)
-        status, reason = inspect_run(rdir, spec_hash(runs[rid]))
+        status, reason = inspect_run(rdir, hashes[rid])
         if status == "corrupt":
             quarantine(rdir, reason)
         if status == "done":
@@ -140,7 +142,10 @@ def ensure_data(specs: list[RunSpec]) -> None:
 def write_cells(
     pdir: Path, tables: list[TableSpec], runs: dict[str, RunSpec], only: str | None = None
 ) -> None:
-    """Write ``<table>/<cell>/cell.json`` for every cell whose run is finished."""
+    """Write ``<table>/<cell>/cell.json`` for every cell whose run is finished.
+
+    ``runs`` holds every run of the profile (dependencies included, for their hashes).
+    """
     cells = [c for t in tables for c in t.cells]
     dirs = cell_dirs(pdir, cells)
     records: dict[str, Any] = {}
@@ -149,7 +154,7 @@ def write_cells(
             continue
         if cell.run not in records:
             rdir = run_dir(pdir, cell.run)
-            ok = inspect_run(rdir, spec_hash(runs[cell.run]))[0] == "done"
+            ok = inspect_run(rdir, spec_hash(runs[cell.run], runs))[0] == "done"
             records[cell.run] = read_record(rdir) if ok else None
         rec = records[cell.run]
         if rec is None:
@@ -205,6 +210,31 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
+def _dependency_dirs(pdir: Path, runs: dict[str, RunSpec], rid: str) -> dict[str, str]:
+    """Role -> the finished training run directory of each run ``rid`` needs."""
+    return {
+        role: str(training_dir(run_dir(pdir, dep), runs[dep]))
+        for role, dep in runs[rid].needs.items()
+    }
+
+
+def _check_helpers(pdir: Path, runs: dict[str, RunSpec], helpers: set[str], rid: str) -> None:
+    """Raise :class:`HelperRunError` if helper run ``rid`` ended near chance."""
+    if rid not in helpers:
+        return
+    from robustlab.core.data import info
+
+    acc = check_helper(rid, read_record(run_dir(pdir, rid)).metrics, _num_classes(runs[rid], info))
+    log.info("helper run %s: clean accuracy %s", rid, "?" if acc is None else f"{acc:.2f} %")
+
+
+def _num_classes(spec: RunSpec, info: Callable[..., Any]) -> int:
+    try:
+        return int(info(spec.dataset).num_classes)
+    except (RobustlabError, KeyError, ValueError, AttributeError):
+        return 10
+
+
 def reproduce(
     paper: Any,
     tables: Sequence[str] | None = None,
@@ -212,14 +242,17 @@ def reproduce(
     device: str | torch.device | None = None,
     runs_dir: str | Path = "runs",
     progress: bool = True,
-    render: bool = True,
+    render: Callable[[ReproReport], dict[str, Path]] | bool | None = None,
 ) -> ReproReport:
-    """Reproduce a paper's tables: train and evaluate each missing run, fill cells, render the report.
+    """Reproduce a paper's tables: train and evaluate each missing run and fill the cells.
 
-    Finished runs are skipped, interrupted ones resume (the training engine and the evaluation
-    harness resume from their files), corrupt run directories are moved to ``_corrupt/`` with a
-    warning and recomputed. Killing the process at any point loses at most the current run's
-    unsaved progress.
+    Dependency runs (``RunSpec.needs``) come first, in dependency order, once each; a helper run
+    whose clean accuracy ends within 5 points of chance stops the reproduction. Finished runs
+    are skipped, interrupted ones resume (the training engine and the evaluation harness resume
+    from their files), corrupt run directories are moved to ``_corrupt/`` with a warning and
+    recomputed. Killing the process at any point loses at most the current run's unsaved
+    progress. The repro layer renders nothing itself: pass ``render`` (e.g.
+    ``robustlab.core.report.render_report``) or use ``robustlab reproduce``.
 
     Args:
         paper: A paper name (installed package, entry point ``robustlab.papers``) or a Paper object.
@@ -228,28 +261,42 @@ def reproduce(
         device: "cpu", "cuda", ... or None for the best available.
         runs_dir: Root of the runs store; output goes to ``<runs_dir>/<paper>/<profile>/``.
         progress: Show the overall progress (runs done / total, ETA) and the engine's bars.
-        render: Render report.md/.csv/.html and figures at the end.
+        render: Called with the report at the end (its returned paths are stored in
+            ``report.paths``); None or False: no rendering.
 
     Returns:
         The measured tables, claim verdicts and (if rendered) the report paths.
 
     Raises:
         UnknownNameError: unknown paper name. ValueError: unknown profile or table id, or
-            inconsistent paper specs.
+            inconsistent paper specs (a dependency cycle too). HelperRunError: a dependency
+            run ended near chance.
     """
+    if render is True:
+        raise ValueError(
+            "reproduce(render=True): the repro layer cannot import the report layer; pass "
+            "render=robustlab.core.report.render_report, or use `robustlab reproduce`"
+        )
     paper = resolve_paper(paper)
     dev = get_device(device)
     profile = profile or default_profile(paper, dev)
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     all_tables, runs = check_paper(paper, profile)
+    runs = mark_autoattack(all_tables, runs)  # AutoAttack beside every robustness cell's run
     selected = select_tables(all_tables, tables)
-    needed = list(dict.fromkeys(rid for t in selected for rid in t.run_ids()))
+    wanted = list(dict.fromkeys(rid for t in selected for rid in t.run_ids()))
+    needed = dependency_order(runs, wanted)  # dependencies first, each once
+    helpers = {dep for rid in needed for dep in runs[rid].needs.values()}
+    hashes = {rid: spec_hash(runs[rid], runs) for rid in needed}
     pdir = profile_dir(runs_dir, paper.name, profile)
     write_snapshot(
         pdir, paper, profile, selected, {r: runs[r] for r in needed}, environment_info(dev)
     )
-    todo = _plan(pdir, runs, needed)
+    todo = _plan(pdir, hashes, needed)
+    for rid in needed:  # a helper finished earlier must not be near chance either
+        if rid in helpers and rid not in todo:
+            _check_helpers(pdir, runs, helpers, rid)
     log.info(
         "%s, %s profile: %d tables, %d runs (%d to compute) under %s",
         paper.name,
@@ -270,15 +317,22 @@ def reproduce(
             t0 = time.perf_counter()
             bar.update(task, description=f"{paper.name} ({profile}) {rid}")
             log.info("run %d/%d %s: training and evaluating", i, len(todo), rid)
-            execute_run(runs[rid], run_dir(pdir, rid), dev, progress=progress, extra=extra)
+            execute_run(
+                runs[rid],
+                run_dir(pdir, rid),
+                dev,
+                progress=progress,
+                extra=extra,
+                needs=_dependency_dirs(pdir, runs, rid),
+                chash=hashes[rid],
+            )
+            _check_helpers(pdir, runs, helpers, rid)
             write_cells(pdir, selected, runs, only=rid)
             durations.append(time.perf_counter() - t0)
             eta = eta_text(durations, len(todo) - i)
             bar.update(task, advance=1, eta=eta)
             log.info("run %s finished in %.1f s; ETA %s", rid, durations[-1], eta)
     report = collect(pdir)
-    if render:
-        from robustlab.core.report import render_report
-
-        report.paths = render_report(report)
+    if callable(render):
+        report.paths = render(report)
     return report

@@ -39,8 +39,12 @@ def table_from_dict(d: dict[str, Any]) -> TableSpec:
     return TableSpec(d["id"], d["title"], cells, claims, d.get("note", ""))
 
 
-def run_summary(spec: RunSpec) -> dict[str, Any]:
-    """Dataset/model/method/budget of a run, for reports and the cross-paper comparison."""
+def run_summary(spec: RunSpec, runs: dict[str, RunSpec] | None = None) -> dict[str, Any]:
+    """Dataset/model/method/budget of a run, for reports and the cross-paper comparison.
+
+    ``runs`` (the profile's runs) is needed to hash a run with dependencies; such a run's
+    summary lists them under ``needs`` (role -> run id).
+    """
     last = spec.train[-1]
     suite = spec.suite
     suite_name = suite if isinstance(suite, str) or suite is None else getattr(suite, "name", "")
@@ -52,7 +56,8 @@ def run_summary(spec: RunSpec) -> dict[str, Any]:
         "epochs": [getattr(c, "epochs", None) for c in spec.train],
         "suite": suite_name,
         "n_eval": spec.n_eval,
-        "config_hash": spec_hash(spec),
+        "config_hash": spec_hash(spec, runs),
+        **({"needs": dict(spec.needs)} if spec.needs else {}),
     }
 
 
@@ -78,8 +83,17 @@ def write_snapshot(
     new_tables = {t.id: table_to_dict(t) for t in tables}
     order = [t.id for t in tables] + [i for i in old_tables if i not in new_tables]
     merged = {**old_tables, **new_tables}
+    run_info = {**old_runs, **{rid: run_summary(spec, runs) for rid, spec in runs.items()}}
     used = {c["run"] for i in order for c in merged[i]["cells"]}
-    run_info = {**old_runs, **{rid: run_summary(spec) for rid, spec in runs.items()}}
+    todo = list(used)
+    while todo:  # dependency runs of the used runs are part of the report (helper runs)
+        for dep in run_info.get(todo.pop(), {}).get("needs", {}).values():
+            if dep not in used:
+                used.add(dep)
+                todo.append(dep)
+    for rid, info in run_info.items():
+        if rid in used and not any(c["run"] == rid for i in order for c in merged[i]["cells"]):
+            info["helper"] = True  # fills no cell: a substitute, teacher or guide
     doc = {
         "format": FORMAT,
         "paper": paper_identity(paper),

@@ -8,14 +8,13 @@ attack columns. :func:`robustlab.core.repro.reproduce` turns the specs into runs
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from robustlab.core.registry import Registry
-from robustlab.core.repro.published import CellRef, PublishedCell, published_index
+from robustlab.core.repro.published import CellRef
 
 if TYPE_CHECKING:
     from robustlab.core.eval import Suite
@@ -179,6 +178,18 @@ class RunSpec:
         analyses: (ANALYSES name, keyword arguments) pairs run after evaluation.
         eval_batch_size: Batch size of the evaluation.
         eval_seed: Seed of the attacks' randomness.
+        needs: Run dependencies, role -> id of another RunSpec of the same profile (e.g.
+            ``{"teacher": "c10-resnet18-nt"}``). The runner trains them first (once, shared),
+            hashes them into this run's hash, passes their finished training run directories
+            to every phase as ``TrainConfig.needs`` and substitutes them for ``need_ref(role)``
+            strings in the suite's attack options (see :mod:`robustlab.core.repro.plan`).
+        seeds: Training seeds of a seeded run (e.g. ``(0, 1, 2)``): one child run per seed
+            (id ``<id>+seed<s>``, every phase's ``TrainConfig.seed`` set to ``s``), metrics
+            aggregated to the mean plus ``std/<metric>`` (see :mod:`robustlab.core.repro.seeds`).
+            Empty: one run with the configs' own seeds.
+        autoattack: Also evaluate with AutoAttack standard at each (eps, norm) of the suite, on
+            the same images (metrics ``aa/<norm> eps=<eps>``). The runner sets it for every run
+            a robustness cell uses (:mod:`robustlab.core.repro.autoattack`).
     """
 
     id: str
@@ -189,8 +200,25 @@ class RunSpec:
     analyses: tuple[tuple[str, dict[str, Any]], ...] = ()
     eval_batch_size: int = 256
     eval_seed: int = 0
+    needs: dict[str, str] = dataclasses.field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    autoattack: bool = False
 
     def __post_init__(self) -> None:
+        if len(set(self.seeds)) != len(self.seeds) or any(
+            not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds
+        ):
+            raise ValueError(
+                f"RunSpec {self.id!r}: seeds must be distinct ints >= 0, got {self.seeds!r}"
+            )
+        for role, dep in self.needs.items():
+            if not (isinstance(role, str) and role and isinstance(dep, str) and dep):
+                raise ValueError(
+                    f"RunSpec {self.id!r}: needs must map a role name to a run id, got "
+                    f"{role!r}: {dep!r}"
+                )
+            if dep == self.id:
+                raise ValueError(f"RunSpec {self.id!r} needs itself as {role!r}; name another run")
         if not self.id or any(not (ch.isalnum() or ch in "-_.=+") for ch in self.id):
             raise ValueError(
                 f"RunSpec.id {self.id!r} must be non-empty and use only letters, digits and -_.=+"
@@ -208,8 +236,13 @@ class RunSpec:
         return self.eval_dataset or str(self.train[-1].dataset)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description (what the run's config hash is computed over)."""
-        return {
+        """A JSON-able description (what the run's config hash is computed over).
+
+        ``needs`` (role -> run id) appears only when non-empty, so runs without dependencies
+        keep their hash; :func:`robustlab.core.repro.store.spec_hash` adds the dependencies'
+        own hashes.
+        """
+        out = {
             "id": self.id,
             "train": [to_jsonable(cfg) for cfg in self.train],
             "suite": to_jsonable(self.suite),
@@ -219,6 +252,13 @@ class RunSpec:
             "eval_batch_size": self.eval_batch_size,
             "eval_seed": self.eval_seed,
         }
+        if self.needs:
+            out["needs"] = dict(sorted(self.needs.items()))
+        if self.seeds:  # only when set, so unseeded runs keep their hash
+            out["seeds"] = list(self.seeds)
+        if self.autoattack:
+            out["autoattack"] = True
+        return out
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -241,77 +281,14 @@ def to_jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-class Paper(abc.ABC):
-    """Base class of a paper package's ``PAPER`` object (duck typing works too).
-
-    Subclasses set the identity attributes and ``published``, and implement :meth:`tables` and
-    :meth:`runs`. :meth:`cell` builds a :class:`Cell` with the paper's value looked up.
-    """
-
-    name: str = ""
-    title: str = ""
-    authors: str = ""
-    venue: str = ""
-    url: str = ""
-    published: list[PublishedCell] = []  # noqa: RUF012 - overridden per paper
-
-    @abc.abstractmethod
-    def tables(self, profile: str) -> list[TableSpec]:
-        """The tables reproduced under ``profile`` ("quick", "fmnist" or "paper")."""
-
-    @abc.abstractmethod
-    def runs(self, profile: str) -> dict[str, RunSpec]:
-        """Every run the tables of ``profile`` need, by id."""
-
-    def describe_profile(self, profile: str) -> str:
-        """The budget statement shown at the top of the report."""
-        return f"{self.name} under the {profile!r} profile"
-
-    def published_value(self, table: str, row: str, column: str) -> float | None:
-        """The printed value of a cell.
-
-        Raises:
-            KeyError: if the cell is not in ``published`` (the message names it).
-        """
-        index = published_index(self.published)
-        try:
-            return index[(table, row, column)].value
-        except KeyError:
-            raise KeyError(
-                f"{self.name}: no published cell (table={table!r}, row={row!r}, column={column!r})"
-            ) from None
-
-    def cell(
-        self,
-        table: str,
-        row: str,
-        column: str,
-        run: str,
-        metric: str,
-        *,
-        tolerance: float | None = None,
-        kind: Literal["robust", "clean", "other"] = "robust",
-    ) -> Cell:
-        """A :class:`Cell` whose ``paper_value`` is read from ``published``."""
-        return Cell(
-            table,
-            row,
-            column,
-            run,
-            metric,
-            self.published_value(table, row, column),
-            tolerance,
-            kind,
-        )
-
-
 def check_paper(paper: Any, profile: str) -> tuple[list[TableSpec], dict[str, RunSpec]]:
     """Validate a paper's specs: every cell names a known run, every claim names known cells.
 
     Raises:
-        ValueError: naming the first inconsistency and how to fix it.
+        ValueError: naming the first inconsistency and how to fix it (also: a run that needs
+            an unknown run, or run dependencies that form a cycle).
     """
-    _check(profile, PROFILES, "profile")
+    _check(profile, tuple(getattr(paper, "profiles", None) or PROFILES), "profile")
     tables = list(paper.tables(profile))
     runs = dict(paper.runs(profile))
     for key, spec in runs.items():
@@ -319,6 +296,9 @@ def check_paper(paper: Any, profile: str) -> tuple[list[TableSpec], dict[str, Ru
             raise ValueError(
                 f"{paper.name}: runs()[{key!r}] has id {spec.id!r}; keys must equal RunSpec.id"
             )
+    from robustlab.core.repro.plan import dependency_order
+
+    dependency_order(runs, list(runs))  # unknown dependencies and cycles are errors
     ids = [t.id for t in tables]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{paper.name}: duplicate table ids in tables({profile!r}): {ids}")
@@ -351,7 +331,6 @@ __all__ = [
     "CellRef",
     "Claim",
     "Comparison",
-    "Paper",
     "RunSpec",
     "TableSpec",
     "check_paper",

@@ -24,6 +24,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -78,9 +79,40 @@ def cell_dirs(pdir: Path, cells: list[Cell]) -> dict[tuple[str, str, str], Path]
     return out
 
 
-def spec_hash(spec: RunSpec) -> str:
-    """The hash identifying a run's configuration (all phases, suite, n_eval, analyses)."""
-    return config_hash(spec.to_dict())
+def spec_hash(spec: RunSpec, runs: Mapping[str, RunSpec] | None = None) -> str:
+    """The hash identifying a run's configuration (all phases, suite, n_eval, analyses).
+
+    A run with ``needs`` hashes its dependencies' hashes too (recursively), so changing a
+    teacher retrains its students.
+
+    Args:
+        spec: The run.
+        runs: The profile's runs by id; required when ``spec.needs`` is not empty.
+
+    Raises:
+        ValueError: ``spec`` has dependencies and ``runs`` is None or lacks one of them, or
+            the dependencies form a cycle.
+    """
+    return _spec_hash(spec, runs, ())
+
+
+def _spec_hash(spec: RunSpec, runs: Mapping[str, RunSpec] | None, stack: tuple[str, ...]) -> str:
+    if not spec.needs:
+        return config_hash(spec.to_dict())
+    if spec.id in stack:
+        raise ValueError(f"run dependencies form a cycle: {' -> '.join((*stack, spec.id))}")
+    if runs is None:
+        raise ValueError(
+            f"run {spec.id!r} has dependencies {spec.needs}; pass the profile's runs to spec_hash"
+        )
+    deps = {}
+    for role, dep in sorted(spec.needs.items()):
+        if dep not in runs:
+            raise ValueError(
+                f"run {spec.id!r} needs {dep!r} as {role!r}, which is not a run of this profile"
+            )
+        deps[role] = _spec_hash(runs[dep], runs, (*stack, spec.id))
+    return config_hash({**spec.to_dict(), "needs_hashes": deps})
 
 
 @dataclass(frozen=True)
@@ -173,11 +205,17 @@ def quarantine(rdir: Path, reason: str) -> Path:
     return dest
 
 
-def write_run_config(rdir: Path, spec: RunSpec, extra: dict[str, Any]) -> None:
-    """Write ``config.json`` (the RunSpec and its hash) when a run starts."""
+def write_run_config(
+    rdir: Path, spec: RunSpec, extra: dict[str, Any], chash: str | None = None
+) -> None:
+    """Write ``config.json`` (the RunSpec and its hash) when a run starts.
+
+    ``chash`` is the run's hash when it has dependencies (:func:`spec_hash` with the runs).
+    """
+    chash = chash or spec_hash(spec)
     atomic_write_json(
         rdir / CONFIG,
-        {"format": FORMAT, "config_hash": spec_hash(spec), "run": spec.to_dict(), **extra},
+        {"format": FORMAT, "config_hash": chash, "run": spec.to_dict(), **extra},
     )
 
 
@@ -206,6 +244,7 @@ def write_run_metrics(
     checkpoint: Path,
     document: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    chash: str | None = None,
 ) -> RunRecord:
     """Write a finished run's ``metrics.json`` (the completion marker), atomically.
 
@@ -217,13 +256,14 @@ def write_run_metrics(
             to count as finished).
         document: The evaluation's RobustBench entry (top-level keys + ``robustlab``), if any.
         extra: More fields of the ``robustlab.repro`` record (paper, profile, wall times, ...).
+        chash: The run's hash when it has dependencies (default: :func:`spec_hash` of ``spec``).
     """
     doc = dict(document or {})
     record = {
         "format": FORMAT,
         "complete": True,
         "run_id": spec.id,
-        "config_hash": spec_hash(spec),
+        "config_hash": chash or spec_hash(spec),
         "checkpoint": _relative(checkpoint, rdir),
         "metrics": {k: float(v) for k, v in metrics.items()},
         **(extra or {}),
