@@ -28,10 +28,10 @@ __all__ = ["ArcFaceLoss", "CenterLoss", "LGMLoss", "MMCLoss"]
 
 
 def _check_distance_logits(logits: Tensor, who: str, head: str) -> None:
-    if float(logits.max()) > 1e-6:
+    if float(logits.detach().max()) > 1e-6:
         raise ConfigError(
             f"{who} expects the logits of {head} (minus half squared distances, all <= 0), got a "
-            f"positive logit {float(logits.max()):.4g}; install the head with model.set_head({head}(...))"
+            f"positive logit {float(logits.detach().max()):.4g}; install the head with model.set_head({head}(...))"
         )
 
 
@@ -195,10 +195,10 @@ class ArcFaceLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Cosine logits (B, K) in [-s, s] and labels (B,) -> scalar (or (B,)), >= 0."""
         check_logits_target(logits, target)
-        if float(logits.abs().max()) > self.scale * (1 + 1e-4):
+        if float(logits.detach().abs().max()) > self.scale * (1 + 1e-4):
             raise ConfigError(
                 f"ArcFaceLoss(scale={self.scale}) got a logit of magnitude "
-                f"{float(logits.abs().max()):.4g} > scale; use NormalizedLinearHead(scale={self.scale})"
+                f"{float(logits.detach().abs().max()):.4g} > scale; use NormalizedLinearHead(scale={self.scale})"
             )
         cos = (logits / self.scale).clamp(-1 + 1e-7, 1 - 1e-7)
         cos_y = cos.gather(1, target[:, None]).squeeze(1)
