@@ -17,6 +17,11 @@ result under its name:
   (FGSM) at the same eps, up to ``tol`` points.
 - ``whitebox_ge_blackbox``: white-box PGD is at least as strong as random search in the eps-ball and
   as the suite's black-box attacks, up to ``tol`` points.
+- ``masked_ce_loss`` ("masked: CE loss"): at the same budget, no CE-loss white-box attack (PGD,
+  FGSM, BIM, APGD-CE) may keep a robust accuracy more than ``ce_gap`` points above a margin-loss
+  one (CW-Linf, APGD-DLR) on the same images: a saturated softmax makes CE gradients vanish
+  (Carlini & Wagner 2017; Croce & Hein 2020, Sec. 3). The loss is read from the attack's ``loss``
+  option or the built attack's ``loss_kind``/``loss_name``, never from its label.
 - ``accuracy_to_zero`` (eps sweep, optional): PGD accuracy falls to <= ``zero_acc`` percent as eps is
   doubled up to the whole input box.
 """
@@ -48,6 +53,8 @@ class SanityConfig:
         eps_sweep: Run the accuracy-to-zero sweep (PGD at eps * 2^k).
         sweep_factors: Multipliers of eps tried in the sweep (stops early once accuracy is ~0).
         zero_acc: Accuracy (percent) the sweep must reach.
+        ce_gap: Largest allowed excess (points) of a CE-loss attack's accuracy over a
+            margin-loss attack's at the same budget ("masked: CE loss").
         single_step: Attack for the single-step side; None: PGD with 1 step of size eps (FGSM/FGM).
         iterative: Attack for the iterative side; None: PGD-10, step eps/4, random start.
             Both get ``eps`` (and ``norm`` for L2) from the suite.
@@ -60,6 +67,7 @@ class SanityConfig:
     eps_sweep: bool = False
     sweep_factors: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     zero_acc: float = 5.0
+    ce_gap: float = 5.0
     single_step: AttackSpec | None = None
     iterative: AttackSpec | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -206,3 +214,89 @@ def suite_blackbox_flag(
                     drop=drop,
                 )
     return flag(True, "black-box attacks found no examples the white-box attacks missed")
+
+
+#: Attack losses (``LOSSES`` names) of the two sides of the "masked: CE loss" check.
+CE_LOSSES = frozenset({"ce"})
+MARGIN_LOSSES = frozenset({"cw", "dlr", "margin"})
+
+
+def _loss_class(name: object) -> str | None:
+    text = str(name).lower() if name is not None else ""
+    if text in CE_LOSSES:
+        return "ce"
+    if text in MARGIN_LOSSES:
+        return "margin"
+    return None
+
+
+def attack_kind(spec: AttackSpec) -> str:
+    """ "single-step", "iterative" or "black-box": the registered attack's ``kind`` class
+    attribute when it has one, else :attr:`AttackSpec.kind`."""
+    if isinstance(spec.attack, str):
+        from robustlab.core.attacks import ATTACKS
+
+        try:
+            kind = getattr(ATTACKS.get(spec.attack), "kind", None)
+        except Exception:  # unknown names are reported by the harness itself
+            kind = None
+        if kind in {"single-step", "iterative", "black-box"}:
+            return str(kind)
+    return spec.kind
+
+
+def attack_loss(spec: AttackSpec) -> str | None:
+    """ "ce" or "margin" for a white-box gradient attack, else None (black-box, ensembles such as
+    AutoAttack, other losses).
+
+    Read from the ``loss`` option, else from the constructed attack's ``loss_kind`` or
+    ``loss_name`` attribute (constructing a white-box attack does no work).
+    """
+    if attack_kind(spec) == "black-box" or spec.name.split("/")[-1] == "autoattack":
+        return None
+    if "loss" in spec.kwargs:
+        loss = spec.kwargs["loss"]
+        return _loss_class(loss if isinstance(loss, str) else getattr(loss, "__name__", None))
+    try:
+        attack = spec.build()
+    except Exception:  # not constructible without more context: no claim about its loss
+        return None
+    declared = getattr(attack, "loss_kind", None)
+    if declared in {"ce", "margin"}:
+        return str(declared)
+    return _loss_class(getattr(attack, "loss_name", None))
+
+
+def loss_gap_flag(
+    acc: dict[str, float], loss: dict[str, str | None], groups: list[list[str]], gap: float
+) -> Flag:
+    """The "masked: CE loss" check on accuracies (percent) of attacks grouped by equal budget.
+
+    Fails when some CE-loss attack's accuracy exceeds the lowest margin-loss accuracy of its
+    group by more than ``gap`` points; ``ce_labels`` lists those attacks.
+    """
+    bad: list[str] = []
+    parts: list[str] = []
+    compared = False
+    for group in groups:
+        ce = [lb for lb in group if loss.get(lb) == "ce"]
+        margin = [lb for lb in group if loss.get(lb) == "margin"]
+        if not ce or not margin:
+            continue
+        compared = True
+        m = min(margin, key=acc.__getitem__)
+        for lb in ce:
+            if acc[lb] > acc[m] + gap:
+                bad.append(lb)
+                parts.append(f"{lb} {acc[lb]:.2f}% vs {m} {acc[m]:.2f}%")
+    if not compared:
+        return flag(None, "no CE-loss and margin-loss attack at the same budget")
+    if bad:
+        return flag(
+            False,
+            "masked: CE loss: "
+            + "; ".join(parts)
+            + f" (> {gap:g} points): saturated CE gradients; trust the margin-loss attacks",
+            ce_labels=bad,
+        )
+    return flag(True, f"CE-loss attacks within {gap:g} points of the margin-loss attacks")

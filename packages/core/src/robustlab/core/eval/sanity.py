@@ -10,10 +10,13 @@ from torch import Tensor, nn
 from robustlab.core.eval.checks import (
     Flag,
     SanityConfig,
+    attack_kind,
+    attack_loss,
     check_deterministic,
     check_gradients,
     compare,
     flag,
+    loss_gap_flag,
     random_search_acc,
     suite_blackbox_flag,
     threat_violation,
@@ -102,6 +105,7 @@ def run_sanity(
                 ),
                 sweep=sweep,
             )
+    flags["masked_ce_loss"] = masked_ce_flag(suite, state, cfg.ce_gap)
     bad = {k: v for k, v in violation.items() if v > 0}
     flags["threat_model"] = flag(
         not bad,
@@ -141,6 +145,17 @@ def _accs(suite: Suite, state: EvalState) -> dict[str, float]:
     return {a.label: 100.0 * int(state.done(a.label).sum()) / state.n for a in suite.attacks}
 
 
+def masked_ce_flag(suite: Suite, state: EvalState, gap: float) -> Flag:
+    """ "masked: CE loss" on the suite's own attacks (all examples, same budget groups).
+
+    Worst-case suites report cumulative accuracies, which cannot be compared this way.
+    """
+    if suite.worst_case:
+        return flag(None, "worst-case suite: accuracies are cumulative, not comparable")
+    loss = {a.label: attack_loss(a) for a in suite.attacks}
+    return loss_gap_flag(_accs(suite, state), loss, budget_groups(suite), gap)
+
+
 def _iterative_flag(
     suite: Suite, state: EvalState, single: float, multi: float, tol: float
 ) -> Flag:
@@ -149,7 +164,7 @@ def _iterative_flag(
     if suite.worst_case or out["passed"] is False:
         return out
     acc = _accs(suite, state)
-    kinds = {a.label: a.kind for a in suite.attacks}
+    kinds = {a.label: attack_kind(a) for a in suite.attacks}
     for group in budget_groups(suite):
         singles = [lb for lb in group if kinds[lb] == "single-step"]
         for lb in (lb for lb in group if kinds[lb] == "iterative"):
@@ -164,7 +179,7 @@ def _blackbox_flag(suite: Suite, state: EvalState, white: float, noise: float, t
     out = compare(white, noise, tol, "iterative", "random_search")
     if out["passed"] is False:
         return out
-    kinds = {a.label: a.kind for a in suite.attacks}
+    kinds = {a.label: attack_kind(a) for a in suite.attacks}
     acc = _accs(suite, state)
     # worst-case accuracies are cumulative in suite order: compare in that order, ungrouped
     groups = [list(acc)] if suite.worst_case else budget_groups(suite)

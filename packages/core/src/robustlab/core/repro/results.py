@@ -1,33 +1,65 @@
-"""Measured tables: paper value vs ours vs delta per cell, and claim verdicts, read from a runs dir."""
+"""Measured tables read from a runs dir: cells (paper vs ours, Wilson interval) and claim verdicts.
+
+Cells are filled from the runs' flat metrics; claims are tested on :class:`Measurement` objects
+that carry what the tests need: n and dataset of the run's evaluation, the per-example outcome
+vector of the metric (from the run's ``eval.json`` or AutoAttack result file, used only if it
+reproduces the metric exactly) and the per-seed values of seeded runs. Every robustness claim
+gets a second verdict under AutoAttack (the same comparisons on the ``aa/...`` metric of each
+cell's run at the cell's budget), and notes naming the failed sanity checks of the runs it rests
+on ("masked: CE loss" named with the CE-loss cells it affects).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustlab.core.repro.claims import ClaimResult, evaluate_claim
+from robustlab.core.repro.autoattack import AA_LABEL, aa_file, aa_metric, attack_budget
+from robustlab.core.repro.claims import ALPHA, ClaimResult, Measurement, evaluate_claim
 from robustlab.core.repro.execute import EVAL_RESULT
 from robustlab.core.repro.published import CellRef
 from robustlab.core.repro.snapshot import load_snapshot, table_from_dict
-from robustlab.core.repro.spec import Cell, TableSpec
+from robustlab.core.repro.spec import Cell, Claim, Comparison, TableSpec
 from robustlab.core.repro.store import RUNS, inspect_run, read_record, run_dir
+
+NEAR_ZERO = 1.0
+"""Paper and ours both below this many points: "both ~0", never counted as agreement."""
+MASKED_CE = "masked_ce_loss"
+"""Name of the loss-function-gap sanity flag (:func:`robustlab.core.eval.checks.masked_ce_flag`)."""
 
 
 @dataclass(frozen=True)
 class CellResult:
-    """One cell: the paper's value, ours, ours - paper, and whether that is within tolerance."""
+    """One cell: the paper's value, ours, ours - paper, within tolerance, and our measurement.
+
+    ``within`` is None where no tolerance mark is shown: no value, a quick profile (not at the
+    paper's budget), or both values near 0 (``both_zero``).
+    """
 
     cell: Cell
     ours: float | None
     delta: float | None
     within: bool | None
+    measurement: Measurement | None = None
+    both_zero: bool = False
 
     @property
     def tolerance(self) -> float | None:
         """The tolerance applied (cell's own or the default of its kind)."""
         return self.cell.effective_tolerance
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95 % Wilson interval of our accuracy (percent), pooled over seeds."""
+        return None if self.measurement is None else self.measurement.interval()
+
+    @property
+    def std(self) -> float | None:
+        """Standard deviation over seeds (seeded runs only)."""
+        return None if self.measurement is None else self.measurement.std
 
 
 @dataclass(frozen=True)
@@ -50,8 +82,9 @@ class ReproReport:
         profile_dir: ``<runs_dir>/<paper>/<profile>``.
         environment: Versions and hardware (``environment_info``).
         tables: Per-table results in the paper's order.
-        runs: run id -> {"status", "metrics", "summary", "dir"}.
+        runs: run id -> {"status", "metrics", "checks", "summary", "dir", ...}.
         paths: Rendered files ("md", "csv", "claims_csv", "html", figure names).
+        alpha: Level of the claim verdicts.
     """
 
     paper: dict[str, str]
@@ -62,6 +95,7 @@ class ReproReport:
     tables: list[TableResult]
     runs: dict[str, dict[str, Any]]
     paths: dict[str, Path] = field(default_factory=dict)
+    alpha: float = ALPHA
 
     @property
     def quick(self) -> bool:
@@ -91,25 +125,69 @@ class ReproReport:
         return sum(r["status"] == "done" for r in self.runs.values())
 
 
-def cell_result(cell: Cell, ours: float | None) -> CellResult:
-    """Compare one measured value with the cell's paper value and tolerance."""
+def cell_result(
+    cell: Cell,
+    ours: float | None,
+    *,
+    at_budget: bool = True,
+    measurement: Measurement | None = None,
+) -> CellResult:
+    """Compare one measured value with the cell's paper value and tolerance.
+
+    Args:
+        cell: The cell.
+        ours: Our value (None: not measured).
+        at_budget: Whether the profile runs at the paper's budget; False (quick) shows no
+            tolerance mark.
+        measurement: What the value was measured on (for the Wilson interval).
+    """
     if ours is None or cell.paper_value is None:
-        return CellResult(cell, ours, None, None)
+        return CellResult(cell, ours, None, None, measurement)
     delta = ours - cell.paper_value
     tol = cell.effective_tolerance
-    return CellResult(cell, ours, delta, None if tol is None else abs(delta) <= tol + 1e-9)
+    both_zero = cell.kind != "other" and abs(ours) < NEAR_ZERO and abs(cell.paper_value) < NEAR_ZERO
+    within = None if tol is None or not at_budget or both_zero else abs(delta) <= tol + 1e-9
+    return CellResult(cell, ours, delta, within, measurement, both_zero)
 
 
-def _eval_checks(rdir: Path) -> dict[str, dict[str, Any]]:
-    """The evaluation's sanity-check flags (``eval.json``), {} when the run has no evaluation."""
-    path = rdir / EVAL_RESULT
-    if not path.exists():
-        return {}
+# ---------------------------------------------------------------- reading runs
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        flags = json.loads(path.read_text()).get("robustlab", {}).get("flags", {})
-    except (OSError, ValueError, AttributeError):
-        return {"eval.json": {"passed": False, "detail": f"unreadable: {path}"}}
-    return flags if isinstance(flags, dict) else {}
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    body = doc.get("robustlab", {}) if isinstance(doc, dict) else {}
+    return body if isinstance(body, dict) else {}
+
+
+def _eval_dirs(rdir: Path, info: dict[str, Any]) -> list[Path]:
+    """The directories holding eval.json: the run's own, or its seeds' for a seeded run."""
+    seeds = info.get("seed_runs")
+    if isinstance(seeds, dict) and seeds:
+        return [rdir / str(p) for p in seeds.values()]
+    return [rdir]
+
+
+def _eval_checks(dirs: list[Path]) -> dict[str, dict[str, Any]]:
+    """Sanity-check flags of the evaluation(s); a seeded run fails a check if any seed does."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in dirs:
+        path = d / EVAL_RESULT
+        if not path.exists():
+            continue
+        flags = _read(path).get("flags")
+        if not isinstance(flags, dict):
+            out["eval.json"] = {"passed": False, "detail": f"unreadable: {path}"}
+            continue
+        prefix = f"{d.name}: " if len(dirs) > 1 else ""
+        for name, f in flags.items():
+            if not isinstance(f, dict):
+                continue
+            if name not in out or (f.get("passed") is False and out[name].get("passed")):
+                out[name] = {**f, "detail": prefix + str(f.get("detail", ""))}
+    return out
 
 
 def _run_states(pdir: Path, runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -117,37 +195,198 @@ def _run_states(pdir: Path, runs: dict[str, dict[str, Any]]) -> dict[str, dict[s
     for rid, summary in runs.items():
         rdir = run_dir(pdir, rid)
         status, reason = inspect_run(rdir, summary.get("config_hash", ""))
-        metrics = read_record(rdir).metrics if status == "done" else {}
+        rec = read_record(rdir) if status == "done" else None
+        info = rec.info if rec is not None else {}
         out[rid] = {
             "status": status,
             "reason": reason,
-            "metrics": metrics,
-            "checks": _eval_checks(rdir) if status == "done" else {},
+            "metrics": rec.metrics if rec is not None else {},
+            "checks": _eval_checks(_eval_dirs(rdir, info)) if rec is not None else {},
+            "seed_metrics": info.get("seed_metrics") or {},
+            "eval_dirs": _eval_dirs(rdir, info),
             "summary": summary,
             "dir": f"{RUNS}/{rid}",
         }
     return out
 
 
-def build_tables(specs: list[TableSpec], runs: dict[str, dict[str, Any]]) -> list[TableResult]:
-    """Fill each table's cells from the runs' metrics and evaluate the claims."""
-    measured: dict[CellRef, float | None] = {}
-    paper: dict[CellRef, float | None] = {}
+class _Outcomes:
+    """Per-example outcome vectors and attack budgets of the runs, read once per file."""
+
+    def __init__(self, runs: dict[str, dict[str, Any]]) -> None:
+        self.runs = runs
+        self._docs: dict[Path, dict[str, Any]] = {}
+
+    def _doc(self, path: Path) -> dict[str, Any]:
+        if path not in self._docs:
+            self._docs[path] = _read(path) if path.exists() else {}
+        return self._docs[path]
+
+    def vector(self, run: str, metric: str, value: float) -> tuple[bool, ...] | None:
+        """The outcomes behind ``metric`` of a single-seed run, if they reproduce ``value``."""
+        state = self.runs.get(run, {})
+        dirs = state.get("eval_dirs", [])
+        if len(dirs) != 1:
+            return None
+        if metric.startswith("aa/"):
+            norm, _, eps = metric[3:].partition(" eps=")
+            try:
+                path, key = dirs[0] / aa_file(float(eps), norm), AA_LABEL
+            except ValueError:
+                return None
+        else:
+            path = dirs[0] / EVAL_RESULT
+            key = {"clean_acc": "clean", "worst_case_acc": "worst_case"}.get(metric, "")
+            key = metric[4:] if metric.startswith("acc/") else key
+        bits = self._doc(path).get("per_example", {}).get(key)
+        if not isinstance(bits, str) or not bits:
+            return None
+        vec = tuple(c == "1" for c in bits)
+        return vec if abs(100.0 * sum(vec) / len(vec) - value) < 1e-6 else None
+
+    def attacks(self, run: str) -> list[dict[str, Any]]:
+        """The evaluated attack entries (label, attack, kwargs) of a run (its first seed)."""
+        dirs = self.runs.get(run, {}).get("eval_dirs", [])
+        found = self._doc(dirs[0] / EVAL_RESULT).get("attacks", []) if dirs else []
+        return [a for a in found if isinstance(a, dict)]
+
+    def budget(self, cell: Cell) -> tuple[float, str] | None:
+        """(eps, norm) of a robustness cell: its attack's, or the run's only budget."""
+        attacks = self.attacks(cell.run)
+        if cell.metric.startswith("acc/"):
+            label = cell.metric[4:]
+            for a in attacks:
+                if a.get("label") == label:
+                    return attack_budget(a)
+            return None
+        found = {b for a in attacks if (b := attack_budget(a)) is not None}
+        return found.pop() if len(found) == 1 else None
+
+
+def measure(
+    cell: Cell, runs: dict[str, dict[str, Any]], loader: _Outcomes, metric: str | None = None
+) -> Measurement:
+    """Our measurement of ``cell`` (or of another ``metric`` of the same run)."""
+    key = metric or cell.metric
+    state = runs.get(cell.run, {})
+    metrics = state.get("metrics", {})
+    value = metrics.get(key)
+    if value is None:
+        return Measurement(None)
+    n_eval = metrics.get("n_eval")
+    n = int(n_eval) if n_eval else None
+    seeds = tuple(float(m[key]) for m in state.get("seed_metrics", {}).values() if key in m)
+    proportion = key != "n_eval" and (cell.kind != "other" or key != cell.metric)
+    return Measurement(
+        float(value),
+        n,
+        state.get("summary", {}).get("eval_dataset"),
+        None if len(seeds) >= 2 or not proportion else loader.vector(cell.run, key, float(value)),
+        seeds if len(seeds) >= 2 else (),
+        proportion,
+    )
+
+
+def _claim_cells(claim: Claim, by_ref: dict[CellRef, Cell]) -> list[Cell]:
+    refs = dict.fromkeys(r for c in claim.comparisons for r in (c.lhs, c.rhs))
+    return [by_ref[r] for r in refs if r in by_ref]
+
+
+def claim_notes(claim: Claim, by_ref: dict[CellRef, Cell], runs: dict[str, Any]) -> list[str]:
+    """Failed sanity checks of the runs the claim rests on; "masked: CE loss" names its cells."""
+    cells = _claim_cells(claim, by_ref)
+    notes: list[str] = []
+    for rid in dict.fromkeys(c.run for c in cells):
+        for name, f in sorted(runs.get(rid, {}).get("checks", {}).items()):
+            if not isinstance(f, dict) or f.get("passed") is not False:
+                continue
+            if name == MASKED_CE:
+                ce = {f"acc/{lb}" for lb in f.get("ce_labels", [])}
+                hit = [c for c in cells if c.run == rid and c.metric in ce]
+                if hit:
+                    names = ", ".join(f"{c.row}/{c.column}" for c in hit)
+                    notes.append(
+                        f"rests on CE-loss cells of a model flagged 'masked: CE loss' "
+                        f"({rid}: {names}): {f.get('detail', '')}"
+                    )
+                    continue
+            notes.append(f"{rid}: {name} failed: {f.get('detail', '')}")
+    return notes
+
+
+def autoattack_values(
+    claim: Claim, by_ref: dict[CellRef, Cell], runs: dict[str, Any], loader: _Outcomes
+) -> tuple[Claim, dict[CellRef, Measurement]] | None:
+    """The claim rewritten onto AutoAttack accuracies of the same runs, or None if not a
+    robustness claim. Comparisons that become identical (several attacks at one budget) are kept
+    once, so Holm's correction counts distinct AutoAttack comparisons."""
+    cells = _claim_cells(claim, by_ref)
+    if not any(c.kind == "robust" for c in cells):
+        return None
+    refs: dict[CellRef, CellRef] = {}
+    values: dict[CellRef, Measurement] = {}
+    for c in cells:
+        if c.kind != "robust":
+            refs[c.ref] = c.ref
+            values[c.ref] = measure(c, runs, loader)
+            continue
+        b = loader.budget(c)
+        ref = (c.table, c.run, "AutoAttack" if b is None else aa_metric(*b))
+        refs[c.ref] = ref
+        values[ref] = Measurement(None) if b is None else measure(c, runs, loader, ref[2])
+    comps = dict.fromkeys(
+        Comparison(refs[k.lhs], k.op, refs[k.rhs], k.margin)
+        for k in claim.comparisons
+        if k.lhs in refs and k.rhs in refs
+    )
+    if not comps:
+        return None
+    return dataclasses.replace(claim, comparisons=tuple(comps)), values
+
+
+def build_tables(
+    specs: list[TableSpec],
+    runs: dict[str, dict[str, Any]],
+    profile: str = "paper",
+    alpha: float = ALPHA,
+) -> list[TableResult]:
+    """Fill each table's cells from the runs and evaluate the claims (ours, paper, AutoAttack).
+
+    Args:
+        specs: The tables.
+        runs: run id -> state (``metrics``, ``checks``, ``seed_metrics``, ``eval_dirs``, ...).
+        profile: "quick" shows no tolerance marks (not at the paper's budget).
+        alpha: Level of the verdicts.
+    """
+    loader = _Outcomes(runs)
+    by_ref = {c.ref: c for s in specs for c in s.cells}
+    measured = {ref: measure(c, runs, loader) for ref, c in by_ref.items()}
+    paper = {ref: c.paper_value for ref, c in by_ref.items()}
+    out = []
     for spec in specs:
-        for cell in spec.cells:
-            measured[cell.ref] = runs.get(cell.run, {}).get("metrics", {}).get(cell.metric)
-            paper[cell.ref] = cell.paper_value
-    return [
-        TableResult(
-            spec,
-            tuple(cell_result(c, measured[c.ref]) for c in spec.cells),
-            tuple(evaluate_claim(claim, measured, paper) for claim in spec.claims),
+        claims = []
+        for claim in spec.claims:
+            res = evaluate_claim(claim, measured, paper, alpha)
+            aa = autoattack_values(claim, by_ref, runs, loader)
+            if aa is not None:
+                aa_res = evaluate_claim(aa[0], aa[1], {}, alpha)
+                res = dataclasses.replace(res, aa_verdict=aa_res.verdict, aa_details=aa_res.details)
+            notes = tuple(claim_notes(claim, by_ref, runs))
+            claims.append(dataclasses.replace(res, notes=notes))
+        cells = tuple(
+            cell_result(
+                c,
+                measured[c.ref].value,
+                at_budget=profile != "quick",
+                measurement=measured[c.ref],
+            )
+            for c in spec.cells
         )
-        for spec in specs
-    ]
+        out.append(TableResult(spec, cells, tuple(claims)))
+    return out
 
 
-def collect(pdir: str | Path) -> ReproReport:
+def collect(pdir: str | Path, alpha: float = ALPHA) -> ReproReport:
     """Read a profile directory (``tables.json`` + finished runs) into a :class:`ReproReport`.
 
     Raises:
@@ -163,6 +402,19 @@ def collect(pdir: str | Path) -> ReproReport:
         description=snap.get("profile_description", ""),
         profile_dir=pdir,
         environment=snap.get("environment", {}),
-        tables=build_tables(specs, runs),
+        tables=build_tables(specs, runs, snap["profile"], alpha),
         runs=runs,
+        alpha=alpha,
     )
+
+
+__all__ = [
+    "MASKED_CE",
+    "NEAR_ZERO",
+    "CellResult",
+    "ReproReport",
+    "TableResult",
+    "build_tables",
+    "cell_result",
+    "collect",
+]
