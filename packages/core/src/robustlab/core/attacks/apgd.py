@@ -53,6 +53,7 @@ class APGD(Attack):
     """
 
     name = "apgd"
+    kind = "iterative"
 
     def __init__(
         self,

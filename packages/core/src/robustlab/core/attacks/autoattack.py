@@ -34,6 +34,7 @@ class AutoAttack(Attack):
     """
 
     name = "autoattack"
+    kind = "ensemble"
 
     def __init__(
         self,

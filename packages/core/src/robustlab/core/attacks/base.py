@@ -19,15 +19,20 @@ import abc
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from robustlab.core.attacks.losses import LossFn, get_loss, targeted_objective
-from robustlab.core.registry import Registry
+from robustlab.core.registry import Registry, class_options
 
 NORMS = ("Linf", "L2")
+#: What an attack is, declared by every attack class as ``kind`` (read by the evaluation's sanity
+#: checks instead of guessing from names): one gradient step; several gradient steps; an
+#: optimisation of the perturbation size (minimal-perturbation attacks such as C&W-L2, DeepFool);
+#: queries of the model's outputs only; crafted on another (source) model; several attacks.
+KINDS = ("single-step", "iterative", "optimization", "black-box", "transfer", "ensemble")
 TARGET_MODES = ("random", "least-likely")
 
 
@@ -85,9 +90,11 @@ def l2_normalize(t: Tensor) -> Tensor:
 class Attack(abc.ABC):
     """Base class of all robustlab attacks (torchattacks keyword conventions).
 
+    Class attributes: ``name``, ``kind`` (one of :data:`KINDS`), ``norms`` (supported norms).
+
     Args:
         eps: Radius of the threat model in pixel space (>= 0; ``inf`` for unbounded attacks).
-        norm: "Linf" or "L2".
+        norm: "Linf" or "L2" (one of the class's ``norms``).
         targeted: If True, move towards a target class instead of away from ``y``.
         target: How targets are chosen when ``targeted`` and no ``y_target`` is given in ``ctx``:
             "random" (uniform over the other classes) or "least-likely" (argmin of clean logits).
@@ -105,8 +112,17 @@ class Attack(abc.ABC):
         explicit targets.
     """
 
-    name: str = "attack"
-    norms: tuple[str, ...] = NORMS
+    #: Registered name (shown in messages).
+    name: ClassVar[str] = "attack"
+    #: One of :data:`KINDS`; every concrete attack class declares it.
+    kind: ClassVar[str] = ""
+    #: The norms the attack supports (a subset of :data:`NORMS`); the first is the default.
+    norms: ClassVar[tuple[str, ...]] = NORMS
+
+    @classmethod
+    def accepted_options(cls) -> tuple[str, ...]:
+        """The constructor's keyword options, sorted (what ``ATTACKS.build`` error messages list)."""
+        return tuple(sorted(class_options(cls)))
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ class CWL2(Attack):
     """
 
     name = "cw-l2"
+    kind = "optimization"
     norms = ("L2",)
 
     def __init__(

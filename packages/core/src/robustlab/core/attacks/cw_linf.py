@@ -29,6 +29,7 @@ class CWLinf(IterativeAttack):
     """
 
     name = "cw-linf"
+    kind = "iterative"
 
     def __init__(
         self,

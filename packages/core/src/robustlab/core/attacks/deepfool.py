@@ -34,6 +34,7 @@ class DeepFool(Attack):
     """
 
     name = "deepfool"
+    kind = "optimization"
     norms = ("L2",)
 
     def __init__(

@@ -27,6 +27,7 @@ class FGSM(IterativeAttack):
     """
 
     name = "fgsm"
+    kind = "single-step"
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ class IterativeAttack(Attack):
     """
 
     name = "iterative"
+    kind = "iterative"
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ class MIFGSM(IterativeAttack):
     """
 
     name = "mifgsm"
+    kind = "iterative"
 
     def __init__(
         self,

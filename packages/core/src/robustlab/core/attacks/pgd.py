@@ -32,6 +32,7 @@ class PGD(IterativeAttack):
     """
 
     name = "pgd"
+    kind = "iterative"
 
 
 class BIM(IterativeAttack):
@@ -48,6 +49,7 @@ class BIM(IterativeAttack):
     """
 
     name = "bim"
+    kind = "iterative"
 
     def __init__(
         self, eps: float = 8 / 255, alpha: float = 1 / 255, steps: int | None = None, **kwargs: Any

@@ -60,6 +60,8 @@ class SimBA(Attack):
     """
 
     name = "simba"
+    kind = "black-box"
+    norms = ("L2", "Linf")
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ class SPSA(Attack):
     """
 
     name = "spsa"
+    kind = "black-box"
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ class Square(Attack):
     """
 
     name = "square"
+    kind = "black-box"
 
     def __init__(
         self,

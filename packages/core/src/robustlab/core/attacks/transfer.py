@@ -27,6 +27,7 @@ class Transfer(Attack):
     """
 
     name = "transfer"
+    kind = "transfer"
 
     def __init__(
         self, attack: str | Attack = "pgd", source: nn.Module | None = None, **attack_kwargs: Any

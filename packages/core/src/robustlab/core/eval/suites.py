@@ -23,10 +23,20 @@ from robustlab.core.registry import Registry
 
 SUITES: Registry[Callable[..., Suite]] = Registry("suite")
 
-#: Attack names that use only model outputs (no gradients): the black-box side of the
-#: "white-box at least as strong as black-box" sanity check.
+#: Sanity-check category of each attack ``kind`` (``Attack.kind``, see ``attacks.base.KINDS``):
+#: the weak side of "iterative at least as strong as single-step" and the side of "white-box at
+#: least as strong as black-box" an attack is on.
+SANITY_CATEGORY = {
+    "single-step": "single-step",
+    "iterative": "iterative",
+    "optimization": "iterative",
+    "ensemble": "iterative",
+    "black-box": "black-box",
+    "transfer": "black-box",
+}
+#: Fallback for attack classes that do not declare ``kind`` yet (paper packages written before
+#: the attribute existed): the registered base name decides. Declared kinds always win.
 BLACK_BOX = frozenset({"square", "simba", "spsa", "transfer"})
-#: Single-step attacks: the weak side of the "iterative at least as strong" check.
 SINGLE_STEP = frozenset({"fgsm", "fgsm-rs"})
 #: Keys whose values are perturbation sizes and may be written as fractions ("2/255").
 _EPS_KEYS = frozenset({"eps", "alpha", "eps_step", "step_size"})
@@ -74,22 +84,59 @@ class AttackSpec:
 
     @property
     def norm(self) -> str:
-        """The threat model's norm: the ``norm`` setting, else "L2" for ``*-l2`` attacks, else "Linf"."""
+        """The threat model's norm: the ``norm`` setting, else the attack's default norm."""
         if "norm" in self.kwargs:
             return str(self.kwargs["norm"])
-        return "L2" if self.name.endswith("-l2") else "Linf"
+        built = self._probe()
+        if built is not None and isinstance(getattr(built, "norm", None), str):
+            return str(built.norm)
+        norms = getattr(self._attack_class(), "norms", None)
+        return str(norms[0]) if norms else "Linf"
+
+    @property
+    def attack_kind(self) -> str:
+        """The attack class's declared ``kind`` (one of ``attacks.base.KINDS``), or "" if unknown."""
+        built = self._probe()
+        cls = type(built) if built is not None else self._attack_class()
+        return str(getattr(cls, "kind", "") or "")
 
     @property
     def kind(self) -> str:
-        """ "single-step", "black-box" or "iterative" (used by the sanity checks)."""
+        """Sanity-check category: "single-step", "iterative" or "black-box".
+
+        From the attack class's ``kind`` (:data:`SANITY_CATEGORY`); an iterative attack run with
+        ``steps=1`` counts as single-step. Classes that declare no kind fall back to the name.
+        """
+        declared = self.attack_kind
+        if declared in SANITY_CATEGORY:
+            if declared == "iterative" and self.kwargs.get("steps") == 1:
+                return "single-step"
+            return SANITY_CATEGORY[declared]
         base = self.name.split("/")[-1]
         if base in BLACK_BOX:
             return "black-box"
-        if base in SINGLE_STEP or (
-            base in {"pgd", "pgd-l2", "bim"} and self.kwargs.get("steps") == 1
-        ):
+        if base in SINGLE_STEP or self.kwargs.get("steps") == 1:
             return "single-step"
         return "iterative"
+
+    def _attack_class(self) -> type | None:
+        """The class the attack factory returns (from its annotation), without building it."""
+        from robustlab.core.registry import returned_class
+
+        if not isinstance(self.attack, str):
+            return returned_class(self.attack)
+        try:
+            return returned_class(_attacks().get(self.attack))
+        except UnknownNameError:  # e.g. a paper package that is not installed
+            return None
+
+    def _probe(self) -> Any:
+        """The attack built from the settings (cheap: attacks are built without a model), or None
+        when it cannot be built without more context (e.g. ``transfer`` without its source)."""
+        try:
+            return self.build()
+        except Exception:  # only used to read class attributes; build() reports errors
+            return None
 
     def build(self, seed: int | None = None, **extra: Any) -> Callable[..., Any]:
         """Construct the attack: ``ATTACKS.get(name)(**kwargs, **extra)`` or ``factory(...)``.
@@ -97,20 +144,18 @@ class AttackSpec:
         Args:
             seed: Passed as ``seed=`` when the settings do not fix one and the factory takes it
                 (registered attacks all do), so that each batch's randomness is reproducible.
+
+        Raises:
+            UnknownOptionError: a setting the attack does not take (the message lists the valid
+                ones), e.g. ``"pgd:stepz=5"``.
         """
         kwargs = {**self.kwargs, **extra}
-        if isinstance(self.attack, str):
-            from robustlab.core.attacks import ATTACKS
-
-            factory = ATTACKS.get(self.attack)
-        else:
-            factory = self.attack
-        if (
-            seed is not None
-            and "seed" not in kwargs
-            and _takes_seed(factory, isinstance(self.attack, str))
-        ):
+        registered = isinstance(self.attack, str)
+        factory = _attacks().get(self.attack) if isinstance(self.attack, str) else self.attack
+        if seed is not None and "seed" not in kwargs and _takes_seed(factory, registered):
             kwargs["seed"] = seed
+        if isinstance(self.attack, str):  # unknown options -> UnknownOptionError listing valid ones
+            return _attacks().build(self.attack, **kwargs)
         return factory(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,6 +339,9 @@ def resolve_suite(
     if norm is not None:
         for spec in out.attacks:
             spec.kwargs.setdefault("norm", norm)
+    for spec in out.attacks:
+        if isinstance(spec.attack, str):
+            spec.build()  # bad options and values fail here, before any model or data is loaded
     return out
 
 

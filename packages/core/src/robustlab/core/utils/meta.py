@@ -7,11 +7,15 @@ import json
 import platform
 import subprocess
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
 
 import torch
+
+#: Entry-point group of paper packages (``robustlab.core.plugins.GROUP``; utils sits below plugins
+#: in the layer order, so the name is repeated here, and a test keeps the two equal).
+PAPER_GROUP = "robustlab.papers"
 
 
 @lru_cache(maxsize=1)
@@ -40,8 +44,6 @@ def _dist_version(name: str) -> str | None:
 
 def environment_info(device: torch.device | str | None = None) -> dict[str, Any]:
     """Versions of python/torch/robustlab packages, git SHA, CPU/GPU names."""
-    from robustlab.core.plugins import paper_names
-
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -51,8 +53,12 @@ def environment_info(device: torch.device | str | None = None) -> dict[str, Any]
         "cpu_threads": torch.get_num_threads(),
         "git_sha": git_sha(),
     }
-    for paper in paper_names():
-        info[f"robustlab-{paper}"] = _dist_version(f"robustlab-{paper}")
+    for ep in sorted(entry_points(group=PAPER_GROUP), key=lambda e: e.name):
+        # The distribution's version is read from its metadata: no paper package is imported.
+        dist = getattr(ep, "dist", None)
+        info[f"robustlab-{ep.name}"] = (
+            dist.version if dist is not None else _dist_version(f"robustlab-{ep.name}")
+        )
     dev = torch.device(device) if device is not None else None
     if dev is not None:
         info["device"] = str(dev)
