@@ -1,27 +1,31 @@
-"""Settings of the CTR paper as frozen dataclasses: training presets and the three profiles.
+"""Settings of the CTR paper: training presets (core :class:`Preset`) and the three profiles.
 
-A :class:`NaturalPreset` is one natural-training setting (Tables 1-4, Fig. 1, 3-6); an
-:class:`AdversarialPreset` one adversarial-training setting (Tables 5-9). ``preset.doc`` starts
-with the exact command that reproduces it and the published value it is compared with.
-:data:`PROFILES` holds the budget of each profile ("quick", "fmnist", "paper").
+:func:`natural_preset` builds one natural-training setting (Tables 1-4, Fig. 1, 3-6) and
+:func:`adversarial_preset` one adversarial-training setting (Tables 5-9); both return a core
+:class:`~robustlab.core.repro.Preset` whose ``config`` shows every ``TrainConfig`` value and whose
+``doc`` starts with the command that reproduces it and the published value it is compared with.
+:data:`PROFILES` holds the budget of each profile ("quick", "fmnist", "paper") as core
+:class:`~robustlab.core.repro.Profile` objects.
 
 Paper settings (section 5.1.1 / 5.2.1): batch 128, SGD momentum 0.9, weight decay 5e-4.
 Natural: lr 0.01, Multistep x0.1 at 1/2 and 3/4, Cyclic max 0.01 min 0; MNISTNet 20 epochs on
 MNIST, 50 on FashionMNIST; VGG16/ResNet50 200 epochs on CIFAR. MDL: K 4, p 0.5, rho 1, eta by
 dataset (:data:`PAPER_ETA`). Adversarial (CIFAR-10 ResNet18, eps 8/255): Multistep lr 0.1
 (Free, TRADES) / 0.2 (Fast, Madry) x0.1 at 2/3 and 5/6 with the warm-up of eq. 29; Cyclic max
-0.2 (Fast, Madry, TRADES) / 0.1 (Free).
+0.2 (Fast, Madry, TRADES) / 0.1 (Free). The analog profiles (LeNet-5 on Fashion-MNIST) use a
+quarter of those rates (:data:`AT_LR_LENET5`, written out: the larger ResNet rates diverge on
+LeNet-5); each profile names its table in ``at_lr``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from robustlab.core.train import TrainConfig
+from robustlab.core.repro import Preset, Profile
 
 __all__ = [
     "AT_LR",
+    "AT_LR_LENET5",
     "DATASETS",
     "MDL_FMNIST_CYCLIC",
     "MDL_FMNIST_MULTISTEP",
@@ -30,9 +34,9 @@ __all__ = [
     "QUICK_MADRY",
     "QUICK_MADRY_CTR",
     "QUICK_MDL",
-    "AdversarialPreset",
-    "NaturalPreset",
-    "Profile",
+    "WARMUP",
+    "adversarial_preset",
+    "natural_preset",
 ]
 
 #: Column codes of Tables 1-2 -> dataset names.
@@ -41,7 +45,7 @@ DATASETS = {"M": "mnist", "FM": "fashion-mnist", "C10": "cifar10", "C100": "cifa
 PAPER_ETA = {"mnist": 100.0, "fashion-mnist": 90.0, "cifar10": 100.0, "cifar100": 70.0}
 #: Natural-training epochs per dataset (section 5.1.1).
 NT_EPOCHS = {"mnist": 20, "fashion-mnist": 50, "cifar10": 200, "cifar100": 200}
-#: Adversarial-training lr by (method, schedule) (section 5.2.1).
+#: Adversarial-training lr by (method, schedule) (section 5.2.1; ResNet18 on CIFAR-10).
 AT_LR = {
     ("fast-at", "multistep"): 0.2,
     ("madry-at", "multistep"): 0.2,
@@ -52,213 +56,201 @@ AT_LR = {
     ("trades", "cyclic"): 0.2,
     ("free-at", "cyclic"): 0.1,
 }
+#: The analog profiles' AT lr (LeNet-5 on Fashion-MNIST): a quarter of :data:`AT_LR`.
+AT_LR_LENET5 = {
+    ("fast-at", "multistep"): 0.05,
+    ("madry-at", "multistep"): 0.05,
+    ("free-at", "multistep"): 0.025,
+    ("trades", "multistep"): 0.025,
+    ("fast-at", "cyclic"): 0.05,
+    ("madry-at", "cyclic"): 0.05,
+    ("trades", "cyclic"): 0.05,
+    ("free-at", "cyclic"): 0.025,
+}
+#: The CTR warm-up of eq. 29 (registered by this package in core's warm-up registry).
+WARMUP = "ctr/eq29"
 
 
 def _command(profile: str, table: str) -> str:
     return f"robustlab reproduce ctr --profile {profile} --tables {table}"
 
 
-@dataclass(frozen=True)
-class NaturalPreset:
-    """One natural-training setting.
+def natural_preset(
+    method: str,
+    method_opts: dict[str, Any] | None = None,
+    *,
+    model: str = "mnistnet",
+    dataset: str = "fashion-mnist",
+    schedule: str = "cyclic",
+    epochs: int = 50,
+    lr: float = 0.01,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    command: str = "",
+    expected: str = "",
+) -> Preset:
+    """One natural-training setting: SGD (momentum 0.9), batch 128, weight decay 5e-4.
 
-    Attributes:
+    Args:
         method: Training method (core baseline such as "dropout", or "ctr/mdl", ...).
         method_opts: Its options (e.g. ``{"eta": 90.0}``).
-        model, dataset, schedule ("cyclic" | "multistep"), epochs, lr, batch_size,
-        weight_decay, n_train (None = the whole training set), seed: the run's settings.
-        command: How to run it; expected: what it is compared with (printed value or claim).
+        model, dataset, schedule ("cyclic" | "multistep"), epochs, lr, n_train (None: the whole
+            training set), n_test (clean accuracy on the first n_test test images; None: all),
+            seed: the run's settings.
+        command, expected: How to run it; what it is compared with.
     """
-
-    method: str
-    method_opts: dict[str, Any] = field(default_factory=dict)
-    model: str = "mnistnet"
-    dataset: str = "fashion-mnist"
-    schedule: str = "cyclic"
-    epochs: int = 50
-    lr: float = 0.01
-    batch_size: int = 128
-    weight_decay: float = 5e-4
-    n_train: int | None = None
-    n_test: int | None = None
-    seed: int = 0
-    command: str = ""
-    expected: str = ""
-
-    @property
-    def doc(self) -> str:
-        """Command and expected result first, then the settings."""
-        return f"{self.command}  ->  {self.expected}\n{self!r}"
-
-    def train_config(self) -> TrainConfig:
-        """The core ``TrainConfig`` of this setting (clean accuracy on the first ``n_test`` test
-        images, all when None)."""
-        return TrainConfig(
-            dataset=self.dataset,
-            model=self.model,
-            method=self.method,
-            method_opts=dict(self.method_opts),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            optimizer="sgd",
-            lr=self.lr,
-            momentum=0.9,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,  # type: ignore[arg-type]
-            seed=self.seed,
-            n_train=self.n_train,
-            n_test=self.n_test,
-        )
+    config = {
+        "dataset": dataset,
+        "model": model,
+        "epochs": epochs,
+        "batch_size": 128,
+        "optimizer": "sgd",
+        "lr": lr,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": schedule,
+        "seed": seed,
+        "n_train": n_train,
+        "n_test": n_test,
+    }
+    return Preset(method, dict(method_opts or {}), config, command, expected)
 
 
-@dataclass(frozen=True)
-class AdversarialPreset:
+def at_method_opts(
+    base: str, gamma: float, beta: float, eps: float, alpha: float, steps: int, replays: int
+) -> dict[str, Any]:
+    """Options of core's adversarial method ``base`` (and of its ``ctr/`` variant if gamma > 0).
+
+    Fast-AT steps 1.25 eps (Wong et al.), Free-AT replays each batch ``replays`` times.
+    """
+    opts: dict[str, Any] = {"eps": eps}
+    if base in ("madry-at", "trades"):
+        opts |= {"alpha": alpha, "steps": steps}
+    if base == "trades":
+        opts["beta"] = beta
+    if base == "fast-at":
+        opts["alpha"] = 1.25 * eps
+    if base == "free-at":
+        opts["m"] = replays
+    if gamma:
+        opts["gamma"] = gamma
+    return opts
+
+
+def adversarial_preset(
+    base: str,
+    *,
+    gamma: float = 0.0,
+    beta: float = 6.0,
+    schedule: str = "multistep",
+    epochs: int = 50,
+    lr: float = 0.2,
+    eps: float = 8 / 255,
+    alpha: float = 2 / 255,
+    steps: int = 7,
+    replays: int = 8,
+    model: str = "resnet18",
+    dataset: str = "cifar10",
+    n_train: int | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    command: str = "",
+    expected: str = "",
+) -> Preset:
     """One adversarial-training setting (Fast/Free/Madry-AT or TRADES, with or without CTR).
 
-    Attributes:
-        base: Core method: "fast-at", "free-at", "madry-at" or "trades".
-        gamma: STD weight (0 = the baseline, trained with core's method itself).
-        beta: TRADES' beta (ignored otherwise).
-        schedule: "multistep" (with the eq. 29 warm-up) or "cyclic".
-        epochs, lr, eps, alpha (attack step), steps (PGD steps in training), replays (Free-AT m),
-        model, dataset, n_train, batch_size, weight_decay, seed: the run's settings.
-        command, expected: as in :class:`NaturalPreset`.
+    Method: core's ``base`` for gamma = 0, its ``ctr/`` variant (STD weight gamma) otherwise.
+    Schedule: "multistep" (x0.1 at 2/3 and 5/6 of training, with the eq. 29 warm-up
+    :data:`WARMUP`) or "cyclic" (one cycle, no warm-up). SGD momentum 0.9, weight decay 5e-4.
+
+    Args:
+        base: "fast-at", "free-at", "madry-at" or "trades".
+        gamma, beta: STD weight (0 = baseline), TRADES' beta (ignored otherwise).
+        schedule, epochs, lr, eps, alpha (attack step), steps (PGD steps in training),
+        replays (Free-AT m), model, dataset, n_train, batch_size, seed: the run's settings.
+        command, expected: How to run it; what it is compared with.
     """
-
-    base: str
-    gamma: float = 0.0
-    beta: float = 6.0
-    schedule: str = "multistep"
-    epochs: int = 50
-    lr: float = 0.2
-    eps: float = 8 / 255
-    alpha: float = 2 / 255
-    steps: int = 7
-    replays: int = 8
-    model: str = "resnet18"
-    dataset: str = "cifar10"
-    n_train: int | None = None
-    batch_size: int = 128
-    weight_decay: float = 5e-4
-    seed: int = 0
-    command: str = ""
-    expected: str = ""
-
-    @property
-    def doc(self) -> str:
-        """Command and expected result first, then the settings."""
-        return f"{self.command}  ->  {self.expected}\n{self!r}"
-
-    @property
-    def method(self) -> str:
-        """The METHODS name: core's method for gamma = 0, its ``ctr/`` variant otherwise."""
-        return self.base if self.gamma == 0 else f"ctr/{self.base}"
-
-    def method_opts(self) -> dict[str, Any]:
-        """Options of the method (core's option names)."""
-        opts: dict[str, Any] = {"eps": self.eps}
-        if self.base in ("madry-at", "trades"):
-            opts |= {"alpha": self.alpha, "steps": self.steps}
-        if self.base == "trades":
-            opts["beta"] = self.beta
-        if self.base == "fast-at":
-            opts["alpha"] = 1.25 * self.eps
-        if self.base == "free-at":
-            opts["m"] = self.replays
-        if self.gamma:
-            opts["gamma"] = self.gamma
-        return opts
-
-    def train_config(self) -> TrainConfig:
-        """The core ``TrainConfig``: Multistep x0.1 at 2/3 and 5/6 with the CTR warm-up (eq. 29),
-        or one Cyclic cycle."""
-        multistep = self.schedule == "multistep"
-        return TrainConfig(
-            dataset=self.dataset,
-            model=self.model,
-            method=self.method,
-            method_opts=self.method_opts(),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            momentum=0.9,
-            weight_decay=self.weight_decay,
-            schedule="multistep" if multistep else "cyclic",
-            schedule_opts={"milestones": [2 / 3, 5 / 6]} if multistep else {},
-            warmup="ctr" if multistep else "none",
-            seed=self.seed,
-            n_train=self.n_train,
-        )
+    multistep = schedule == "multistep"
+    config = {
+        "dataset": dataset,
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": "sgd",
+        "lr": lr,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "schedule": "multistep" if multistep else "cyclic",
+        "schedule_opts": {"milestones": [2 / 3, 5 / 6]} if multistep else {},
+        "warmup": WARMUP if multistep else "none",
+        "seed": seed,
+        "n_train": n_train,
+    }
+    method = base if gamma == 0 else f"ctr/{base}"
+    opts = at_method_opts(base, gamma, beta, eps, alpha, steps, replays)
+    return Preset(method, opts, config, command, expected)
 
 
-@dataclass(frozen=True)
-class Profile:
-    """The budget of one profile.
+_BASE: dict[str, Any] = {
+    "nt_datasets": ("FM",),
+    "nt_epochs": None,
+    "nt_lr": 0.01,
+    "nt_n_train": None,
+    "nt_n_test": None,
+    "nt_rows": None,
+    "schedules": ("cyclic", "multistep"),
+    "curve_eps": tuple(k / 255 for k in (2, 4, 6, 8, 10, 12, 14, 16, 24)),
+    "curve_n": 2000,
+    "curve_pgd_steps": 20,
+    "eta_sweep": (100.0, 90.0, 80.0, 70.0),
+    "seeds": (0, 1, 2),
+    "at_model": "lenet5",
+    "at_dataset": "fashion-mnist",
+    "at_eps": 0.1,
+    "at_alpha": 0.025,
+    "at_steps": 7,
+    "at_lr": AT_LR_LENET5,
+    "at_epoch_scale": 0.1,
+    "at_n_train": None,
+    "at_batch_size": 128,
+    "at_rows": None,
+    "at_schedules": ("cyclic",),
+    "at_eval_n": 2000,
+    "at_extra_attacks": True,
+    "t7_eps_nt": 2 / 255,
+    "t7_eps_at": 0.1,
+    "t7_n": 2000,
+    "t7_pgd_steps": 20,
+    "t7_apgd": True,
+    "t7_losses": ("CE", "SCE", "KL", "SKL", "STD"),
+    "fig7_gammas": (1.0, 2.0, 3.0, 4.0, 5.0),
+}
 
-    Attributes:
-        name: "quick", "fmnist" or "paper".
-        description: The budget statement printed at the top of the report.
-        nt_datasets: Table 1-4 column codes reproduced ("FM", or all four).
-        nt_epochs: Natural-training epochs per dataset (None: the paper's).
-        nt_lr: Natural-training lr (the paper's 0.01 unless the budget forces more).
-        nt_n_train: Training-set size (None: all).
-        nt_n_test: Test images for clean accuracy and Table 4's counts (None: all, as the paper).
-        nt_rows: Rows of Tables 1-4 reproduced (None: all).
-        schedules: Schedules of the natural tables ("cyclic", "multistep").
-        curve_eps: eps of Fig. 3-5's FGSM/PGD curves (pixel space); curve_n: first n test inputs.
-        curve_pgd_steps: PGD steps of the curves (paper 20; 40 on MNIST).
-        eta_sweep: eta values of Fig. 1 (empty: not reproduced).
-        seeds: Seeds of Table 3 (mean of 3 runs in the paper).
-        at_model, at_dataset, at_eps, at_alpha, at_steps: adversarial-training analog settings.
-        at_epoch_scale: AT epochs = the paper's epochs x this factor (relative budgets kept).
-        at_n_train: AT training-set size (None: all).
-        at_batch_size: AT batch size (the paper's 128; the quick profile uses 32 for more steps).
-        at_rows: (base, gamma, beta) settings of Tables 5/6/8/9 reproduced; None: all printed.
-        at_schedules: Schedules of the AT tables.
-        at_eval_n: Evaluation inputs of the AT tables; at_extra_attacks: Table 8/9 attacks.
-        t7_eps_nt / t7_eps_at / t7_n / t7_pgd_steps / t7_apgd / t7_losses: Table 7's attack
-            study (eps on natural / adversarial models, inputs, PGD steps, APGD rows, losses).
-        fig7_gammas: gamma values of Fig. 7's SCE-driven PGD (empty: not reproduced).
+
+def _profile(name: str, description: str, **settings: Any) -> Profile:
+    """A CTR profile: :data:`_BASE` with ``settings`` changed.
+
+    Settings of the CTR profiles (``Profile`` keyword arguments):
+
+    nt_datasets: Table 1-4 column codes reproduced ("FM", or all four). nt_epochs: natural-training
+    epochs (None: the paper's per dataset). nt_lr: natural-training lr. nt_n_train / nt_n_test:
+    training-set size / test images for clean accuracy and Table 4 (None: all). nt_rows: rows of
+    Tables 1-4 reproduced (None: all). schedules: schedules of the natural tables. curve_eps,
+    curve_n, curve_pgd_steps: Fig. 3-5's FGSM/PGD curves. eta_sweep: eta values of Fig. 1 (empty:
+    not reproduced). seeds: seeds of Table 3. at_model, at_dataset, at_eps, at_alpha, at_steps: the
+    adversarial-training setting. at_lr: AT lr per (method, schedule). at_epoch_scale: AT epochs =
+    the paper's x this factor. at_n_train, at_batch_size: AT training set and batch. at_rows: (base,
+    gamma, beta) rows of Tables 5/6/8/9 reproduced (None: all printed). at_schedules, at_eval_n,
+    at_extra_attacks: AT tables' schedules, evaluation inputs, Table 8/9 attacks. t7_eps_nt,
+    t7_eps_at, t7_n, t7_pgd_steps, t7_apgd, t7_losses: Table 7's attack study. fig7_gammas: Fig. 7.
     """
-
-    name: str
-    description: str
-    nt_datasets: tuple[str, ...] = ("FM",)
-    nt_epochs: int | None = None
-    nt_lr: float = 0.01
-    nt_n_train: int | None = None
-    nt_n_test: int | None = None
-    nt_rows: tuple[str, ...] | None = None
-    schedules: tuple[str, ...] = ("cyclic", "multistep")
-    curve_eps: tuple[float, ...] = tuple(k / 255 for k in (2, 4, 6, 8, 10, 12, 14, 16, 24))
-    curve_n: int = 2000
-    curve_pgd_steps: int = 20
-    eta_sweep: tuple[float, ...] = (100.0, 90.0, 80.0, 70.0)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    at_model: str = "lenet5"
-    at_dataset: str = "fashion-mnist"
-    at_eps: float = 0.1
-    at_alpha: float = 0.025
-    at_steps: int = 7
-    at_epoch_scale: float = 0.1
-    at_n_train: int | None = None
-    at_batch_size: int = 128
-    at_rows: tuple[tuple[str, float, float], ...] | None = None
-    at_schedules: tuple[str, ...] = ("cyclic",)
-    at_eval_n: int = 2000
-    at_extra_attacks: bool = True
-    t7_eps_nt: float = 2 / 255
-    t7_eps_at: float = 0.1
-    t7_n: int = 2000
-    t7_pgd_steps: int = 20
-    t7_apgd: bool = True
-    t7_losses: tuple[str, ...] = ("CE", "SCE", "KL", "SKL", "STD")
-    fig7_gammas: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
+    return Profile(name, description, **{**_BASE, **settings})
 
 
-QUICK = Profile(
-    name="quick",
-    description=(
+QUICK = _profile(
+    "quick",
+    (
         "QUICK PROFILE (CPU, about 15 minutes on 2 cores). Fashion-MNIST only. Natural training: "
         "MNISTNet with dropout, multi-sample dropout (MSD) and MDL (eta 90), Cyclic schedule, "
         "4 epochs on the first 10,000 training images with max lr 0.05 (the paper: 50 epochs on "
@@ -294,9 +286,9 @@ QUICK = Profile(
     fig7_gammas=(),
 )
 
-FMNIST = Profile(
-    name="fmnist",
-    description=(
+FMNIST = _profile(
+    "fmnist",
+    (
         "FMNIST PROFILE (CPU, many hours). The paper's exact FashionMNIST settings for Tables "
         "1-4 (MNISTNet, 50 epochs, lr 0.01, Cyclic and Multistep, eta 90, 3 seeds for Table 3, "
         "full test set) and the FashionMNIST panels of Fig. 1, 3, 5, 6 (FGSM/PGD-20 on the first "
@@ -319,9 +311,9 @@ FMNIST = Profile(
     ),
 )
 
-PAPER = Profile(
-    name="paper",
-    description=(
+PAPER = _profile(
+    "paper",
+    (
         "PAPER PROFILE (GPU and the datasets). Every printed cell: Tables 1-4 on MNIST, "
         "FashionMNIST (MNISTNet), CIFAR-10/100 (VGG16, ResNet50), 3 seeds for Table 3; Tables "
         "5-9 with ResNet18 on CIFAR-10 at eps 8/255, both schedules, every printed (beta, gamma, "
@@ -333,6 +325,7 @@ PAPER = Profile(
     at_dataset="cifar10",
     at_eps=8 / 255,
     at_alpha=2 / 255,
+    at_lr=AT_LR,
     at_epoch_scale=1.0,
     at_schedules=("multistep", "cyclic"),
     t7_eps_at=8 / 255,
@@ -340,7 +333,7 @@ PAPER = Profile(
 
 PROFILES = {p.name: p for p in (QUICK, FMNIST, PAPER)}
 
-MDL_FMNIST_CYCLIC = NaturalPreset(
+MDL_FMNIST_CYCLIC = natural_preset(
     "ctr/mdl",
     {"eta": 90.0},
     schedule="cyclic",
@@ -350,7 +343,7 @@ MDL_FMNIST_CYCLIC = NaturalPreset(
 """``robustlab reproduce ctr --profile fmnist --tables 1`` -> Table 1 MDL (ours)
 MNISTNet/Cyclic/FM, printed 93.53 %. MDL (eta 90), MNISTNet, Fashion-MNIST, Cyclic, 50 epochs."""
 
-MDL_FMNIST_MULTISTEP = NaturalPreset(
+MDL_FMNIST_MULTISTEP = natural_preset(
     "ctr/mdl",
     {"eta": 90.0},
     schedule="multistep",
@@ -360,7 +353,7 @@ MDL_FMNIST_MULTISTEP = NaturalPreset(
 """``robustlab reproduce ctr --profile fmnist --tables 1`` -> Table 1 MDL (ours)
 MNISTNet/Multistep/FM, printed 93.95 %. MDL (eta 90), MNISTNet, Fashion-MNIST, Multistep, 50 epochs."""
 
-QUICK_MDL = NaturalPreset(
+QUICK_MDL = natural_preset(
     "ctr/mdl",
     {"eta": 90.0},
     epochs=4,
@@ -372,7 +365,7 @@ QUICK_MDL = NaturalPreset(
 """``robustlab reproduce ctr --profile quick --tables 1`` -> MDL clean accuracy above dropout
 and MSD (claim t1-mdl-best-...). Quick MDL run: 4 epochs on 10k images, lr 0.05."""
 
-QUICK_MADRY = AdversarialPreset(
+QUICK_MADRY = adversarial_preset(
     "madry-at",
     schedule="cyclic",
     epochs=3,
@@ -389,7 +382,7 @@ QUICK_MADRY = AdversarialPreset(
 """``robustlab reproduce ctr --profile quick --tables 6`` -> the baseline of the t6 claims.
 Quick Madry-AT without CTR, LeNet-5, Fashion-MNIST, eps 0.1, PGD-7, 3 epochs on 8k images."""
 
-QUICK_MADRY_CTR = AdversarialPreset(
+QUICK_MADRY_CTR = adversarial_preset(
     "madry-at",
     gamma=2.0,
     schedule="cyclic",

@@ -5,19 +5,19 @@ Importing this module registers the package's training methods (``ctr/mdl``, ``c
 ...), attacks (``ctr/s-pgd``, ...), attack losses and analyses in the core registries.
 
 The published values come from the package's copy of the verified transcription
-``tables/ctr.csv`` (1,251 cells), never retyped. The paper's claims are data: orderings between
+``tables/ctr.csv`` (1,251 cells, ``data/ctr.csv``, loaded by core's ``Paper``), never retyped. The paper's claims are data: orderings between
 cells, checked on our measured values and on the printed ones.
 """
 
 from __future__ import annotations
 
-from robustlab.core.repro import Cell, Claim, Comparison, Paper, RunSpec, TableSpec
+from robustlab.core.repro import Cell, Claim, Comparison, Paper, Plan, Profile, TableSpec
 from robustlab.ctr import analyses as _analyses  # noqa: F401 - registers the analyses
 from robustlab.ctr import at as _at  # noqa: F401 - registers ctr/madry-at, ...
 from robustlab.ctr import attacks as _attacks  # noqa: F401 - registers ctr/s-pgd, ...
 from robustlab.ctr import trainer as _trainer  # noqa: F401 - registers ctr/mdl, ...
-from robustlab.ctr.defaults import PROFILES, Profile
-from robustlab.ctr.tables import build, parse_at_row, published
+from robustlab.ctr.defaults import PROFILES
+from robustlab.ctr.tables import build, parse_at_row
 
 __all__ = ["PAPER", "CTRPaper", "claims_for"]
 
@@ -195,19 +195,12 @@ class CTRPaper(Paper):
     venue = "arXiv:2206.00913"
     url = "https://arxiv.org/abs/2206.00913"
 
-    def __init__(self) -> None:
-        self.published = list(published())
+    profiles = PROFILES
 
-    def profile(self, profile: str) -> Profile:
-        """The :class:`~robustlab.ctr.defaults.Profile` named ``profile``."""
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
-        return PROFILES[profile]
-
-    def tables(self, profile: str) -> list[TableSpec]:
-        """The profile's tables with the paper's claims."""
-        p = self.profile(profile)
-        cells, _ = build(p)
+    def plan(self, profile: Profile) -> Plan:
+        """The profile's tables with the paper's claims, and every run they need."""
+        p = profile
+        cells, runs = build(p, self.published)
         analog = p.name != "paper"
         out = []
         for table, tcells in cells.items():
@@ -223,15 +216,7 @@ class CTRPaper(Paper):
                     table, TITLES[table], tuple(tcells), tuple(claims_for(table, tcells)), note
                 )
             )
-        return out
-
-    def runs(self, profile: str) -> dict[str, RunSpec]:
-        """Every run the profile's tables need, by id."""
-        return build(self.profile(profile))[1]
-
-    def describe_profile(self, profile: str) -> str:
-        """The profile's budget statement (shown at the top of the report)."""
-        return self.profile(profile).description
+        return Plan(out, runs)
 
 
 PAPER = CTRPaper()

@@ -1,7 +1,7 @@
 """Which runs and metrics fill each CTR table and figure, per profile.
 
-:func:`build` returns ``({table id: [Cell, ...]}, {run id: RunSpec})`` for a
-:class:`~robustlab.ctr.defaults.Profile`. Printed cells keep the CSV's (table, row, column) and
+:func:`build` returns ``({table id: [Cell, ...]}, {run id: RunSpec})`` for a core
+:class:`~robustlab.core.repro.Profile` of :mod:`robustlab.ctr.defaults` and the printed cells. Printed cells keep the CSV's (table, row, column) and
 printed value; figure panels (``fig1``, ``fig3``, ``fig5``, ``fig6``) are added tables with no
 printed values. Natural-training runs have no attack suite: their clean accuracy is the
 engine's test accuracy on the whole test set (``train/clean_acc``) and the curves, counts and
@@ -11,28 +11,25 @@ attack study come from the analyses in :mod:`robustlab.ctr.analyses`.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from importlib import resources
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from robustlab.core.eval import AttackSpec, Suite
 from robustlab.core.eval.eps import format_eps
-from robustlab.core.repro import Cell, PublishedCell, RunSpec, load_published
+from robustlab.core.repro import Cell, Profile, PublishedCell, RunSpec
 from robustlab.ctr.analyses import DEFAULT_CT_THRESHOLDS, ct_key
 from robustlab.ctr.defaults import (
-    AT_LR,
     DATASETS,
     NT_EPOCHS,
     PAPER_ETA,
-    AdversarialPreset,
-    NaturalPreset,
-    Profile,
+    adversarial_preset,
+    natural_preset,
 )
 
-__all__ = ["CSV", "ROW_METHODS", "build", "published"]
+__all__ = ["ROW_METHODS", "build"]
 
-CSV = "data/ctr.csv"
 Kind = Literal["robust", "clean", "other"]
+Index = dict[tuple[str, str, str], PublishedCell]
 
 #: Row labels of Tables 1-4 -> (method, options); MDL rows also get the dataset's eta.
 ROW_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -76,17 +73,6 @@ T7_COLUMNS = {
     "TR": "trades",
 }
 T7_LOSSES = {"CE": "ce", "SCE": "ctr/sce", "KL": "kl", "SKL": "ctr/skl", "STD": "ctr/std"}
-
-
-@lru_cache(maxsize=1)
-def published() -> tuple[PublishedCell, ...]:
-    """The 1,251 printed cells, from the package's copy of ``tables/ctr.csv``."""
-    return tuple(load_published(resources.files("robustlab.ctr").joinpath(CSV)))
-
-
-@lru_cache(maxsize=1)
-def _index() -> dict[tuple[str, str, str], PublishedCell]:
-    return {c.ref: c for c in published()}
 
 
 def _slug(text: str) -> str:
@@ -182,7 +168,7 @@ def nt_run(
     opts = dict(opts)
     if method.startswith("ctr/"):
         opts["eta"] = eta if eta is not None else PAPER_ETA[ds]
-    preset = NaturalPreset(
+    preset = natural_preset(
         method,
         opts,
         model=model,
@@ -232,15 +218,14 @@ def parse_at_row(row: str) -> tuple[str, float, float, str]:
     return AT_NAMES[m["m"]], float(m["g"]), beta, m["e"] or str(AT_EPOCHS[AT_NAMES[m["m"]]])
 
 
-def paper_epochs(base: str, gamma: float, label: str, schedule: str) -> int:
+def paper_epochs(base: str, gamma: float, label: str, schedule: str, idx: Index) -> int:
     """Epochs of a printed row. "40/50": 40 on Multistep, 50 on Cyclic. "-" (training time
     increased, epochs not printed): 50 x (this row's Time / the 50-epoch row's Time) of Table 6,
-    rounded to a multiple of 5."""
+    rounded to a multiple of 5 (``idx``: the published cells by reference)."""
     if label == "40/50" or label == "40":
         return 40 if schedule == "multistep" else 50
     if label != "-":
         return int(label)
-    idx = _index()
     name = {v: k for k, v in AT_NAMES.items()}[base]
     col = f"{schedule.capitalize()}/Time"
     g = f"{gamma:g}"
@@ -252,13 +237,13 @@ def paper_epochs(base: str, gamma: float, label: str, schedule: str) -> int:
 
 def at_run(p: Profile, base: str, gamma: float, beta: float, schedule: str, epochs: int) -> RunSpec:
     """One adversarial-training run (Tables 5-9)."""
-    preset = AdversarialPreset(
+    preset = adversarial_preset(
         base,
         gamma=gamma,
         beta=beta,
         schedule=schedule,
         epochs=epochs,
-        lr=AT_LR[(base, schedule)] * (1.0 if p.at_model == "resnet18" else 0.25),
+        lr=p.at_lr[(base, schedule)],
         eps=p.at_eps,
         alpha=p.at_alpha,
         steps=p.at_steps,
@@ -303,8 +288,10 @@ AT_METRIC = {
 
 
 class _Builder:
-    def __init__(self, p: Profile) -> None:
+    def __init__(self, p: Profile, published: Sequence[PublishedCell]) -> None:
         self.p = p
+        self.published = list(published)
+        self.index: Index = {c.ref: c for c in self.published}
         self.cells: dict[str, list[Cell]] = {}
         self.runs: dict[str, RunSpec] = {}
 
@@ -313,7 +300,7 @@ class _Builder:
         return spec.id
 
     def add(self, table: str, row: str, col: str, run: str, metric: str, kind: Kind) -> None:
-        pc = _index().get((table, row, col))
+        pc = self.index.get((table, row, col))
         value = pc.value if pc is not None else None
         analog = self.p.name != "paper" and table in {"5", "6", "7", "8", "9"}
         if analog or (self.p.name == "quick" and pc is not None):
@@ -325,7 +312,7 @@ class _Builder:
     # Tables 1-2 ------------------------------------------------------------------------
     def natural_tables(self) -> None:
         p = self.p
-        for pc in published():
+        for pc in self.published:
             if pc.table not in ("1", "2") or pc.column == "Avg. rank":
                 continue
             model_name, sched, code = pc.column.split("/")
@@ -338,7 +325,7 @@ class _Builder:
 
     def tables_3_4(self) -> None:
         p = self.p
-        for pc in published():
+        for pc in self.published:
             if pc.table not in ("3", "4") or pc.column.endswith("/Time"):
                 continue
             code = T34_COLUMNS[pc.column.split("/")[0]]
@@ -376,7 +363,7 @@ class _Builder:
         for row in ROW_METHODS:
             if p.nt_rows is not None and row not in p.nt_rows:
                 continue
-            if row not in {ALIASES.get(c.row, c.row) for c in published() if c.table == "4"}:
+            if row not in {ALIASES.get(c.row, c.row) for c in self.published if c.table == "4"}:
                 continue
             rid = self.add_run(nt_run(p, "FM", "mnistnet", "cyclic", row))
             for t in DEFAULT_CT_THRESHOLDS:
@@ -386,7 +373,7 @@ class _Builder:
     def adversarial_tables(self) -> None:
         p = self.p
         wanted = None if p.at_rows is None else set(p.at_rows)
-        for pc in published():
+        for pc in self.published:
             if pc.table not in ("5", "6", "8", "9") or pc.column.endswith("/Time"):
                 continue
             sched, col = pc.column.split("/")
@@ -400,7 +387,11 @@ class _Builder:
             if col not in ("Natural", "FGSM", "PGD", "AA") and not p.at_extra_attacks:
                 continue
             epochs = max(
-                1, round(paper_epochs(base, gamma, ep_label, sched.lower()) * p.at_epoch_scale)
+                1,
+                round(
+                    paper_epochs(base, gamma, ep_label, sched.lower(), self.index)
+                    * p.at_epoch_scale
+                ),
             )
             rid = self.add_run(at_run(p, base, gamma, beta, sched.lower(), epochs))
             metric, kind = AT_METRIC[col]
@@ -410,7 +401,7 @@ class _Builder:
         """Table 7's naturally trained CIFAR-10 ResNet18 (setup of 5.1.1: 200 epochs, lr 0.01,
         Multistep)."""
         p = self.p
-        preset = NaturalPreset(
+        preset = natural_preset(
             "natural", model="resnet18", dataset="cifar10", schedule="multistep", epochs=200
         )
         t7_kw = {"attacks": t7_attacks(p, p.t7_eps_nt), "n": p.t7_n, "asr": True, "prefix": "t7/"}
@@ -440,7 +431,7 @@ class _Builder:
             if rid.startswith("at-") and "t7/" in str(spec.analyses):
                 base = spec.train[-1].method.removeprefix("ctr/")
                 by_base.setdefault(base, rid)
-        for pc in published():
+        for pc in self.published:
             if pc.table != "7":
                 continue
             column_base = T7_COLUMNS[pc.column]
@@ -457,10 +448,11 @@ class _Builder:
                     self.add("fig7", pc.column, f"gamma={g:g}", run_id, f"t7/asr/{label}", "other")
 
 
-@lru_cache(maxsize=8)
-def build(p: Profile) -> tuple[dict[str, list[Cell]], dict[str, RunSpec]]:
-    """Cells per table id and the runs they need, for profile ``p`` (cached; do not mutate)."""
-    b = _Builder(p)
+def build(
+    p: Profile, published: Sequence[PublishedCell]
+) -> tuple[dict[str, list[Cell]], dict[str, RunSpec]]:
+    """Cells per table id and the runs they need, for profile ``p`` and the printed cells."""
+    b = _Builder(p, published)
     b.natural_tables()
     b.tables_3_4()
     b.figures()

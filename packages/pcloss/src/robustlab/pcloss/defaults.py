@@ -1,7 +1,8 @@
 """Presets: the paper's training recipe per dataset/method, and the three reproduction profiles.
 
-A :class:`RunPreset` is one trained model of the paper (dataset, architecture, method); its
-:meth:`RunPreset.phases` are the chained training phases under a :class:`Profile`. The paper's
+A trained model of the paper is a :data:`ModelKey` (dataset, method, architecture); its
+:func:`phase_presets` are the chained training phases (core :class:`Preset` objects, every
+``TrainConfig`` value visible) under a core :class:`Profile`. The paper's
 recipe ("Datasets and models"): inputs in [0, 1], Adam lr 0.01, batch 256; the PC model is warmed
 up with CE for T epochs and then trained with PC + LC (xi 0.995, lam 0.05) for T epochs from that
 checkpoint with a fresh optimiser; the CE baseline trains 2T epochs. T = 50 (K/F/MNIST) and 150
@@ -13,9 +14,10 @@ checkpoint with a fresh optimiser; the CE baseline trains 2T epochs. T = 50 (K/F
 - GCE trains 2T epochs from scratch with alpha 0.2, like the CE baseline (same budget).
 - Ours+AT: CE+AT warm-up for T epochs, then PC+LC+AT for T epochs (2T epochs of AT for every
   method). Substitute models for black-box attacks are CE baselines of their architecture
-  (2T epochs), so CIFAR-10's ResNet-56 substitute is also Table 2's ResNet-56 CE model.
+  (2T epochs), dependency runs of the targets in the run store, so CIFAR-10's ResNet-56
+  substitute is also Table 2's ResNet-56 CE model.
 
-The presets of the published cells are :data:`PRESETS` (keyed by run id; ``describe()`` gives the
+The presets of a profile's models: :func:`robustlab.pcloss.tables.presets` (by run id, with the
 command that reproduces them and the paper's values); the profiles are :data:`PROFILES`.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from robustlab.core.repro import Preset, Profile
 from robustlab.pcloss.suites import AttackSettings
 
 __all__ = [
@@ -34,9 +37,11 @@ __all__ = [
     "PROFILES",
     "QUICK",
     "DatasetSetting",
-    "Profile",
-    "RunPreset",
-    "preset_for",
+    "ModelKey",
+    "model_for",
+    "phase_presets",
+    "run_id",
+    "substitute_of",
 ]
 
 MethodKey = Literal["ce", "pc", "gce", "ce-at", "pc-at", "gce-at"]
@@ -95,149 +100,112 @@ DATASETS: dict[str, DatasetSetting] = {
 }
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A reproduction budget.
+#: A trained model of the paper: (dataset key "FMNIST", method "pc", architecture "lenet5").
+ModelKey = tuple[str, MethodKey, str]
 
-    Attributes:
-        name: "quick", "fmnist" or "paper".
-        T_gray, T_color: Epochs per phase (CE baseline: 2T).
-        n_train: Training examples (None: all).
-        n_eval: Evaluated test examples, the first n (None: the whole test set).
-        precision: Training precision ("bf16" / "auto"); attacks always run in fp32.
-        columns: Per table id, the CSV column prefixes (datasets) it covers.
-        attacks: Attack budgets.
-        description: Budget statement shown at the top of the report.
-        eval_batch_size: Batch size of the evaluation (LeNet-5 runs faster with larger batches).
-        n_test: Test examples the engine scores after each training epoch (None: all); the
-            reported numbers come from the evaluation on ``n_eval`` examples.
-    """
-
-    name: str
-    T_gray: int
-    T_color: int
-    n_train: int | None
-    n_eval: int | None
-    precision: Literal["auto", "fp32", "bf16", "fp16"]
-    columns: dict[str, tuple[str, ...]]
-    attacks: AttackSettings = field(default_factory=AttackSettings)
-    description: str = ""
-    eval_batch_size: int = 256
-    n_test: int | None = None
-
-    def epochs_per_phase(self, gray: bool) -> int:
-        """Epochs per phase for a gray or color dataset."""
-        return self.T_gray if gray else self.T_color
+#: PC-loss options (paper: xi 0.995, lambda 0.05; the official code: mean reduction, soft LC).
+PC_OPTS: dict[str, Any] = {"xi": 0.995, "lam": 0.05, "reduction": "mean", "constraint": "soft"}
+#: GCE's guiding exponent.
+GCE_OPTS: dict[str, Any] = {"alpha": 0.2}
+LR = 0.01
+BATCH_SIZE = 256
 
 
-@dataclass(frozen=True)
-class RunPreset:
-    """One trained model of the paper: a dataset, an architecture and a method.
+def model_for(column: str, architecture: str = "") -> ModelKey:
+    """The model of a CSV column ("FMNIST/Ours" -> ("FMNIST", "pc", "lenet5")).
 
-    Attributes:
-        setting: The dataset's setting.
-        method: "ce", "pc", "gce", "ce-at", "pc-at" or "gce-at".
-        model: Architecture (default: the dataset's target model). A black-box substitute is
-            the preset ``RunPreset(setting, "ce", model=setting.substitute)``.
-        xi, lam, reduction, constraint: PC-loss options (paper: 0.995, 0.05; code: mean, soft).
-        gce_alpha: GCE guiding exponent.
-        lr: Adam learning rate (0.01). batch_size: 256. seed: 0.
-    """
-
-    setting: DatasetSetting
-    method: MethodKey
-    model: str = ""
-    xi: float = 0.995
-    lam: float = 0.05
-    reduction: str = "mean"
-    constraint: str = "soft"
-    gce_alpha: float = 0.2
-    lr: float = 0.01
-    batch_size: int = 256
-    seed: int = 0
-
-    @property
-    def architecture(self) -> str:
-        """The model name."""
-        return self.model or self.setting.model
-
-    @property
-    def id(self) -> str:
-        """Run id, e.g. "fmnist-lenet5-pc"."""
-        return f"{self.setting.slug}-{self.architecture}-{self.method}"
-
-    def at_opts(self) -> dict[str, Any]:
-        """Adversarial-training options: FGSM eps~U[0.1, 0.3] (gray), PGD-5 eps~U[0, 0.1] (color)."""
-        if self.setting.gray:
-            return {"attack": "fgsm", "eps_range": (0.1, 0.3), "steps": 1, "seed": self.seed}
-        return {"attack": "pgd", "eps_range": (0.0, 0.1), "steps": 5, "seed": self.seed}
-
-    def _phase_methods(self) -> list[tuple[str, dict[str, Any], int]]:
-        """(core method name, options, epochs in units of T) per phase."""
-        pc = {
-            "xi": self.xi,
-            "lam": self.lam,
-            "reduction": self.reduction,
-            "constraint": self.constraint,
-        }
-        gce = {"alpha": self.gce_alpha}
-        at = self.at_opts()
-        table: dict[str, list[tuple[str, dict[str, Any], int]]] = {
-            "ce": [("natural", {}, 2)],
-            "pc": [("natural", {}, 1), ("pcloss/pc", pc, 1)],
-            "gce": [("pcloss/gce", gce, 2)],
-            "ce-at": [("pcloss/ce-at", at, 2)],
-            "pc-at": [("pcloss/ce-at", at, 1), ("pcloss/pc-at", {**pc, **at}, 1)],
-            "gce-at": [("pcloss/gce-at", {**gce, **at}, 2)],
-        }
-        return table[self.method]
-
-    def phases(self, profile: Profile) -> tuple[Any, ...]:
-        """The chained :class:`robustlab.core.train.TrainConfig` phases under ``profile``."""
-        from robustlab.core.train import TrainConfig
-
-        T = profile.epochs_per_phase(self.setting.gray)
-        out = []
-        for method, opts, units in self._phase_methods():
-            epochs = units * T
-            schedule: dict[str, Any] = {"schedule": "constant", "schedule_opts": {}}
-            if epochs >= 150:  # the official notebook's 150-epoch phase
-                ms = [epochs // 3, 2 * epochs // 3]
-                schedule = {
-                    "schedule": "multistep",
-                    "schedule_opts": {"milestones": ms, "gamma": 0.2},
-                }
-            out.append(
-                TrainConfig(
-                    dataset=self.setting.dataset,
-                    model=self.architecture,
-                    model_opts=dict(self.setting.model_opts),
-                    method=method,
-                    method_opts=dict(opts),
-                    epochs=epochs,
-                    batch_size=self.batch_size,
-                    optimizer="adam",
-                    lr=self.lr,
-                    weight_decay=0.0,
-                    precision=profile.precision,
-                    seed=self.seed,
-                    n_train=profile.n_train,
-                    n_test=profile.n_test,
-                    **schedule,
-                )
-            )
-        return tuple(out)
-
-
-def preset_for(column: str) -> RunPreset:
-    """The preset of a CSV column ("FMNIST/Ours" -> PC on Fashion-MNIST with LeNet-5).
-
-    Table 2's CIFAR-10 columns use ResNet-56 (see :func:`robustlab.pcloss.tables.run_for`).
+    Raises:
+        ValueError: for a column that names no dataset/method of the paper.
     """
     key, _, suffix = column.partition("/")
     if key not in DATASETS or suffix not in METHOD_OF_COLUMN:
         raise ValueError(f"unknown PC-loss table column {column!r}")
-    return RunPreset(DATASETS[key], METHOD_OF_COLUMN[suffix])
+    return (key, METHOD_OF_COLUMN[suffix], architecture or DATASETS[key].model)
+
+
+def substitute_of(model: ModelKey) -> ModelKey:
+    """The black-box substitute of a model's dataset: CE on the substitute architecture."""
+    setting = DATASETS[model[0]]
+    return (model[0], "ce", setting.substitute)
+
+
+def run_id(model: ModelKey) -> str:
+    """Run id of a model, e.g. "fmnist-lenet5-pc"."""
+    key, method, arch = model
+    return f"{DATASETS[key].slug}-{arch}-{method}"
+
+
+def at_opts(setting: DatasetSetting, seed: int = 0) -> dict[str, Any]:
+    """Adversarial-training options: FGSM eps~U[0.1, 0.3] (gray), PGD-5 eps~U[0, 0.1] (color)."""
+    if setting.gray:
+        return {"attack": "fgsm", "eps_range": (0.1, 0.3), "steps": 1, "seed": seed}
+    return {"attack": "pgd", "eps_range": (0.0, 0.1), "steps": 5, "seed": seed}
+
+
+def _phase_methods(
+    setting: DatasetSetting, method: MethodKey
+) -> list[tuple[str, dict[str, Any], int]]:
+    """(core method name, options, epochs in units of T) per phase."""
+    at = at_opts(setting)
+    table: dict[str, list[tuple[str, dict[str, Any], int]]] = {
+        "ce": [("natural", {}, 2)],
+        "pc": [("natural", {}, 1), ("pcloss/pc", dict(PC_OPTS), 1)],
+        "gce": [("pcloss/gce", dict(GCE_OPTS), 2)],
+        "ce-at": [("pcloss/ce-at", at, 2)],
+        "pc-at": [("pcloss/ce-at", at, 1), ("pcloss/pc-at", {**PC_OPTS, **at}, 1)],
+        "gce-at": [("pcloss/gce-at", {**GCE_OPTS, **at}, 2)],
+    }
+    return table[method]
+
+
+def phase_presets(
+    model: ModelKey, profile: Profile, command: str = "", expected: str = ""
+) -> tuple[Preset, ...]:
+    """The chained training phases of ``model`` under ``profile`` (phase 2 starts from phase 1).
+
+    Adam lr 0.01, batch 256, no weight decay; 150-epoch phases step the lr x0.2 at 1/3 and 2/3
+    (the official notebook), shorter ones keep it constant.
+    """
+    key, method, arch = model
+    setting = DATASETS[key]
+    T = profile.T_gray if setting.gray else profile.T_color
+    out = []
+    for name, opts, units in _phase_methods(setting, method):
+        epochs = units * T
+        schedule: dict[str, Any] = {"schedule": "constant", "schedule_opts": {}}
+        if epochs >= 150:  # the official notebook's 150-epoch phase
+            ms = [epochs // 3, 2 * epochs // 3]
+            schedule = {"schedule": "multistep", "schedule_opts": {"milestones": ms, "gamma": 0.2}}
+        config = {
+            "dataset": setting.dataset,
+            "model": arch,
+            "model_opts": dict(setting.model_opts),
+            "epochs": epochs,
+            "batch_size": BATCH_SIZE,
+            "optimizer": "adam",
+            "lr": LR,
+            "weight_decay": 0.0,
+            "precision": profile.precision,
+            "seed": 0,
+            "n_train": profile.n_train,
+            "n_test": profile.n_test,
+            **schedule,
+        }
+        out.append(Preset(name, dict(opts), config, command, expected))
+    return tuple(out)
+
+
+def _profile(name: str, description: str, **settings: Any) -> Profile:
+    """A PC-loss profile.
+
+    Settings: T_gray, T_color (epochs per phase; CE baseline 2T), n_train (training examples,
+    None: all), n_eval (evaluated test examples, None: all), precision (training precision;
+    attacks always fp32), columns (per table id, the CSV column prefixes it covers), attacks
+    (:class:`AttackSettings`), eval_batch_size, n_test (test examples the engine scores after
+    each epoch; None: all).
+    """
+    base: dict[str, Any] = {"attacks": AttackSettings(), "eval_batch_size": 256, "n_test": None}
+    return Profile(name, description, **{**base, **settings})
 
 
 _ALL_COLUMNS = {
@@ -248,8 +216,8 @@ _ALL_COLUMNS = {
     "5": ("MNIST", "KMNIST", "FMNIST", "CIFAR-10"),
 }
 
-QUICK = Profile(
-    name="quick",
+QUICK = _profile(
+    "quick",
     T_gray=2,
     T_color=2,
     n_train=None,
@@ -276,8 +244,8 @@ Expected here (measured; README, "Results"): both models reach about 87-89 % cle
 report shows whether PC > CE holds under the paper's CE attacks and the added margin attacks.
 """
 
-FMNIST = Profile(
-    name="fmnist",
+FMNIST = _profile(
+    "fmnist",
     T_gray=50,
     T_color=150,
     n_train=None,
@@ -298,8 +266,8 @@ FMNIST = Profile(
 Expected: the FMNIST columns of Tables 1, 3 and 5 within tolerance (clean +-1.5, robust +-5).
 """
 
-PAPER = Profile(
-    name="paper",
+PAPER = _profile(
+    "paper",
     T_gray=50,
     T_color=150,
     n_train=None,

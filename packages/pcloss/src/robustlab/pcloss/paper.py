@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from robustlab.core.repro import Cell, Claim, Comparison, Paper, RunSpec, TableSpec
+from robustlab.core.repro import Cell, Claim, Comparison, Paper, Plan, Profile, TableSpec
 from robustlab.pcloss import attacks as _attacks  # noqa: F401 - registers pcloss/transfer
 from robustlab.pcloss import suites as _suites  # noqa: F401 - registers the suites
 from robustlab.pcloss import trainer as _trainer  # noqa: F401 - registers the methods
-from robustlab.pcloss.defaults import PROFILES, Profile
-from robustlab.pcloss.tables import TABLE_TITLES, build, is_added_row, published
+from robustlab.pcloss.defaults import PROFILES
+from robustlab.pcloss.tables import TABLE_TITLES, build, is_added_row
 
 __all__ = ["PAPER", "PCLossPaper", "claims_for"]
 
@@ -127,34 +127,23 @@ class PCLossPaper(Paper):
     venue = "AAAI 2021"
     url = "https://github.com/xinli0928/PC-LC"
 
-    def __init__(self) -> None:
-        self.published = list(published())
+    profiles = PROFILES
 
-    def profile(self, profile: str) -> Profile:
-        """The :class:`~robustlab.pcloss.defaults.Profile` named ``profile``."""
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
-        return PROFILES[profile]
-
-    def tables(self, profile: str) -> list[TableSpec]:
-        """Tables of the profile: printed cells, added margin rows and the paper's claims."""
-        cells, _ = build(self.profile(profile))
+    def plan(self, profile: Profile) -> Plan:
+        """Tables of the profile (printed cells, added margin rows, claims) and their runs,
+        the black-box substitutes included as dependency runs."""
+        cells, runs = build(profile, self.published)
         out = []
         for table, tcells in cells.items():
             note = "Rows 'CW-Linf eps=...' and 'APGD-DLR eps=...' are added by robustlab (no paper value)."
             if table == "3":
-                note = "Transfer attacks are crafted on a CE-trained substitute (cnn3 / resnet56)."
+                note = (
+                    "Transfer attacks are crafted on a CE-trained substitute (cnn3 / resnet56), "
+                    "a helper run listed with the runs."
+                )
             claims = tuple(claims_for(table, tcells))
             out.append(TableSpec(table, TABLE_TITLES[table], tuple(tcells), claims, note))
-        return out
-
-    def runs(self, profile: str) -> dict[str, RunSpec]:
-        """Every run the profile's tables need, by id."""
-        return build(self.profile(profile))[1]
-
-    def describe_profile(self, profile: str) -> str:
-        """The profile's budget statement (shown at the top of the report)."""
-        return self.profile(profile).description
+        return Plan(out, runs)
 
 
 PAPER = PCLossPaper()

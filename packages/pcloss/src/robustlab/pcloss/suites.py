@@ -13,8 +13,8 @@ is ``"acc/" + label``. Settings (paper, "Results"):
   cleverhans/advertorch attacks used at the time), 100 iterations (1000 for Table 2),
   learning rate 0.001, confidence (kappa) 0; the row "C&W conf=0.0" names the confidence.
 - Black-box: PGD/MIM crafted on a substitute model (``cnn3`` for LeNet-5, ``resnet56`` for
-  VGG-13) and transferred (``pcloss/transfer``, which wraps core's ``transfer`` and trains the
-  substitute once through the core engine); SPSA (lr 0.01, delta 0.01) on the target.
+  VGG-13) and transferred (``pcloss/transfer``, which wraps core's ``transfer`` and loads the
+  substitute, a dependency run in the run store); SPSA (lr 0.01, delta 0.01) on the target.
 - CIFAR-100 / Tiny ImageNet (Table 4): PGD/MIM with 10 iterations and step eps/10 (the official
   evaluation notebook), SPSA at eps 0.015.
 - Added by robustlab (the spec's evaluation trap): margin-loss attacks CW-Linf (PGD on the CW
@@ -109,7 +109,7 @@ def row_spec(
         settings: Attack budgets.
         large: Table 4 settings (10 iterations, step eps/10).
         transfer: For black-box PGD/MIM: keyword arguments of ``pcloss/transfer`` naming the
-            substitute (``{"source_config": <its TrainConfig dict>}``); the attack is crafted on it.
+            substitute (``{"source_run": need_ref("substitute")}``); the attack is crafted on it.
         label: Label of the spec (default: the row label).
 
     Returns:

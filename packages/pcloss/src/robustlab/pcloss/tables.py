@@ -10,21 +10,28 @@ Every printed cell ``(table, row, column)`` of the shipped CSV maps to ``(run id
   "C&W conf=0.0 (1000 it)" for Table 2's longer C&W).
 
 Cells share runs: one model is trained once and evaluated with the union of the attacks of every
-table it appears in. Beside the printed cells each white-box column gets robustlab's added
+table it appears in. A model attacked by transfer needs its substitute: ``RunSpec.needs =
+{"substitute": <substitute run id>}``, a dependency run in the same run store, and the transfer
+attack's ``source_run`` is ``need_ref("substitute")`` (the runner substitutes its directory). Beside the printed cells each white-box column gets robustlab's added
 margin-loss rows ("CW-Linf eps=...", "APGD-DLR eps=...", no paper value).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 
 from robustlab.core.eval import AttackSpec, Suite
-from robustlab.core.repro import Cell, PublishedCell, RunSpec, load_published
-from robustlab.pcloss.defaults import DATASETS, Profile, RunPreset, preset_for
+from robustlab.core.repro import Cell, Preset, Profile, PublishedCell, RunSpec, need_ref
+from robustlab.pcloss.defaults import (
+    DATASETS,
+    ModelKey,
+    model_for,
+    phase_presets,
+    run_id,
+    substitute_of,
+)
 from robustlab.pcloss.suites import ADDED_PREFIXES, margin_specs, parse_row, row_spec
 
 __all__ = [
@@ -32,7 +39,6 @@ __all__ = [
     "added_rows",
     "build",
     "label_for",
-    "published",
     "run_for",
 ]
 
@@ -44,26 +50,14 @@ TABLE_TITLES = {
     "5": "Table 5: with adversarial training (CE+AT, GCE+AT, Ours+AT) and Ours alone",
 }
 CW1000 = " (1000 it)"
-_CELLS: dict[str, dict[str, list[Cell]]] = {}  # describe_preset's cache, keyed by repr(profile)
 
 
-@functools.cache
-def published() -> tuple[PublishedCell, ...]:
-    """The 406 printed cells of Tables 1-5, from the CSV shipped as package data."""
-    return tuple(load_published(files("robustlab.pcloss") / "data" / "pcloss.csv"))
-
-
-def run_for(table: str, column: str) -> RunPreset:
+def run_for(table: str, column: str) -> ModelKey:
     """The trained model behind a column of a table (Table 2 CIFAR-10: ResNet-56)."""
-    preset = preset_for(column)
-    if table == "2" and preset.setting.key == "CIFAR-10":
-        return RunPreset(preset.setting, preset.method, model="resnet56")
-    return preset
-
-
-def substitute_for(preset: RunPreset) -> RunPreset:
-    """The black-box substitute of a dataset: a CE model of the substitute architecture."""
-    return RunPreset(preset.setting, "ce", model=preset.setting.substitute)
+    model = model_for(column)
+    if table == "2" and model[0] == "CIFAR-10":
+        return model_for(column, "resnet56")
+    return model
 
 
 def label_for(table: str, row: str) -> str:
@@ -76,20 +70,20 @@ def label_for(table: str, row: str) -> str:
     return row
 
 
-def _spec(table: str, row: str, preset: RunPreset, profile: Profile) -> AttackSpec:
+def _spec(table: str, row: str, profile: Profile) -> AttackSpec:
     label = label_for(table, row)
     settings = profile.attacks
     if table == "2" and label.endswith(CW1000):
         settings = dataclasses.replace(settings, cw_steps=1000)
     transfer = None
     if label.startswith("transfer "):
-        transfer = {"source_config": substitute_for(preset).phases(profile)[0].to_dict()}
+        transfer = {"source_run": need_ref("substitute")}
     return row_spec(row, settings, large=table == "4", transfer=transfer, label=label)
 
 
-def added_rows(table: str, preset: RunPreset) -> tuple[str, ...]:
+def added_rows(table: str, model: ModelKey) -> tuple[str, ...]:
     """The eps labels at which robustlab adds margin-loss rows to a white-box column."""
-    gray = preset.setting.gray
+    gray = DATASETS[model[0]].gray
     if table in ("1", "2"):
         return ("0.1", "0.2", "0.3") if gray else ("0.04", "0.12", "0.2")
     if table == "4":
@@ -102,74 +96,90 @@ def added_rows(table: str, preset: RunPreset) -> tuple[str, ...]:
 @dataclass
 class _Builder:
     profile: Profile
+    published: Sequence[PublishedCell]
     cells: dict[str, list[Cell]] = field(default_factory=dict)
     specs: dict[str, dict[str, AttackSpec]] = field(default_factory=dict)
-    presets: dict[str, RunPreset] = field(default_factory=dict)
+    models: dict[str, ModelKey] = field(default_factory=dict)
+    needs: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def use(self, preset: RunPreset, spec: AttackSpec | None) -> None:
-        self.presets.setdefault(preset.id, preset)
-        bucket = self.specs.setdefault(preset.id, {})
+    def use(self, model: ModelKey, spec: AttackSpec | None) -> str:
+        rid = run_id(model)
+        self.models.setdefault(rid, model)
+        bucket = self.specs.setdefault(rid, {})
         if spec is not None:
             bucket.setdefault(spec.label, spec)
+            if spec.attack == "pcloss/transfer":  # the substitute: a dependency run
+                self.needs.setdefault(rid, {})["substitute"] = self.use(substitute_of(model), None)
+        return rid
 
     def add(self, table: str, cell: PublishedCell) -> None:
-        preset = run_for(table, cell.column)
+        model = run_for(table, cell.column)
         if cell.row == "Clean":
             metric, kind, spec = "clean_acc", "clean", None
         else:
-            spec = _spec(table, cell.row, preset, self.profile)
+            spec = _spec(table, cell.row, self.profile)
             metric, kind = f"acc/{spec.label}", "robust"
-        self.use(preset, spec)
-        args = (cell.table, cell.row, cell.column, preset.id, metric, cell.value)
+        rid = self.use(model, spec)
+        args = (cell.table, cell.row, cell.column, rid, metric, cell.value)
         self.cells.setdefault(table, []).append(Cell(*args, kind=kind))  # type: ignore[arg-type]
 
     def add_margin(self, table: str, column: str) -> None:
-        preset = run_for(table, column)
-        for spec in margin_specs(added_rows(table, preset), self.profile.attacks):
-            self.use(preset, spec)
-            cell = Cell(table, spec.label, column, preset.id, f"acc/{spec.label}", None)
+        model = run_for(table, column)
+        for spec in margin_specs(added_rows(table, model), self.profile.attacks):
+            rid = self.use(model, spec)
+            cell = Cell(table, spec.label, column, rid, f"acc/{spec.label}", None)
             self.cells.setdefault(table, []).append(cell)
 
 
-def _columns(table: str, prefixes: Iterable[str]) -> list[str]:
+def _columns(published: Sequence[PublishedCell], table: str, prefixes: Iterable[str]) -> list[str]:
     keep = set(prefixes)
-    cols = [c.column for c in published() if c.table == table and c.column.split("/")[0] in keep]
+    cols = [c.column for c in published if c.table == table and c.column.split("/")[0] in keep]
     return list(dict.fromkeys(cols))
 
 
-def build(
-    profile: Profile, tables: Iterable[str] | None = None
-) -> tuple[dict[str, list[Cell]], dict[str, RunSpec]]:
-    """Cells per table and the runs they need under ``profile``.
-
-    Args:
-        profile: The budget (its ``columns`` say which tables and datasets are reproduced).
-        tables: Restrict to these table ids (default: all of the profile's).
-
-    Returns:
-        ({table id: cells, printed first then added margin rows}, {run id: RunSpec}).
-    """
-    b = _Builder(profile)
+def _fill(
+    profile: Profile, published: Sequence[PublishedCell], tables: Iterable[str] | None
+) -> _Builder:
+    b = _Builder(profile, published)
     wanted = [t for t in profile.columns if tables is None or t in set(tables)]
     for table in wanted:
-        columns = _columns(table, profile.columns[table])
+        columns = _columns(published, table, profile.columns[table])
         for column in columns:
-            for cell in published():
+            for cell in published:
                 if cell.table == table and cell.column == column:
                     b.add(table, cell)
         if table != "3":
             for column in columns:
                 b.add_margin(table, column)
+    return b
+
+
+def build(
+    profile: Profile, published: Sequence[PublishedCell], tables: Iterable[str] | None = None
+) -> tuple[dict[str, list[Cell]], dict[str, RunSpec]]:
+    """Cells per table and the runs they need under ``profile``.
+
+    Args:
+        profile: The budget (its ``columns`` say which tables and datasets are reproduced).
+        published: The printed cells (``PAPER.published``).
+        tables: Restrict to these table ids (default: all of the profile's).
+
+    Returns:
+        ({table id: cells, printed first then added margin rows}, {run id: RunSpec}), the
+        runs including the black-box substitutes (dependency runs of the targets).
+    """
+    b = _fill(profile, published, tables)
     runs = {}
-    for run_id, preset in b.presets.items():
-        specs = list(b.specs[run_id].values())
-        suite = Suite(f"pcloss/{run_id}", specs, worst_case=False) if specs else None
-        runs[run_id] = RunSpec(
-            run_id,
-            preset.phases(profile),
+    for rid, model in b.models.items():
+        specs = list(b.specs[rid].values())
+        suite = Suite(f"pcloss/{rid}", specs, worst_case=False) if specs else None
+        runs[rid] = RunSpec(
+            rid,
+            tuple(p.train_config() for p in phase_presets(model, profile)),
             suite,
             profile.n_eval,
-            eval_batch_size=profile.eval_batch_size if preset.setting.gray else 256,
+            eval_batch_size=profile.eval_batch_size if DATASETS[model[0]].gray else 256,
+            needs=b.needs.get(rid, {}),
         )
     return b.cells, runs
 
@@ -184,16 +194,27 @@ def dataset_of(column: str) -> str:
     return DATASETS[column.split("/")[0]].dataset
 
 
-def presets(profile: Profile) -> dict[str, RunPreset]:
-    """The named presets (one per trained model) of a profile's published cells, by run id."""
-    b = _Builder(profile)
-    for table in profile.columns:
-        for column in _columns(table, profile.columns[table]):
-            b.use(run_for(table, column), None)
-    return dict(b.presets)
+def presets(profile: Profile, published: Sequence[PublishedCell]) -> dict[str, tuple[Preset, ...]]:
+    """The training phases (core Presets) of every model of a profile, by run id.
+
+    Each preset's ``command`` and ``expected`` come from :func:`describe_preset`.
+    """
+    b = _fill(profile, published, None)
+    cells, runs = build(profile, published)
+    out = {}
+    for rid, model in b.models.items():
+        doc = describe_preset(rid, profile, published, (cells, runs))
+        command, _, expected = doc.partition("\n")
+        out[rid] = phase_presets(model, profile, command, expected or "a black-box substitute")
+    return out
 
 
-def describe_preset(run_id: str, profile: Profile) -> str:
+def describe_preset(
+    run_id: str,
+    profile: Profile,
+    published: Sequence[PublishedCell],
+    built: tuple[dict[str, list[Cell]], dict[str, RunSpec]] | None = None,
+) -> str:
     """The preset's command and the paper's values it should reproduce (big_vision habit).
 
     E.g. for "fmnist-lenet5-pc" under the fmnist profile::
@@ -201,16 +222,18 @@ def describe_preset(run_id: str, profile: Profile) -> str:
         robustlab reproduce pcloss --profile fmnist --tables 1,3,5
         expected (paper): T1 FMNIST/Ours: Clean 90.2, FGSM eps=0.1 58.0, ...
 
+    A substitute (a dependency run filling no cell) gets the command alone.
+
     Raises:
         KeyError: if the profile has no preset ``run_id``.
     """
-    key = repr(profile)
-    if key not in _CELLS:
-        _CELLS[key] = build(profile)[0]
-    cells = _CELLS[key]
-    if not any(c.run == run_id for cs in cells.values() for c in cs):
+    cells, runs = built or build(profile, published)
+    if run_id not in runs:
         raise KeyError(f"no preset {run_id!r} in profile {profile.name!r}")
     used = [t for t, cs in cells.items() if any(c.run == run_id for c in cs)]
+    if not used:  # a dependency: the tables of the runs that need it
+        users = {r for r, spec in runs.items() if run_id in spec.needs.values()}
+        used = [t for t, cs in cells.items() if any(c.run in users for c in cs)]
     lines = [f"robustlab reproduce pcloss --profile {profile.name} --tables {','.join(used)}"]
     for table in used:
         mine = [c for c in cells[table] if c.run == run_id and c.paper_value is not None]
