@@ -1,8 +1,9 @@
-"""Registry-wide attack invariants on random small models, input validation and the losses."""
+"""Registry-wide attack invariants (every registered name, paper packages' included) on random
+small models, the attack contract (``robustlab.core.testing.AttackContract``), option validation
+and the losses."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from torch import nn
 
 from robustlab.core.attacks import ATTACKS, LOSSES, PGD, Attack, get_loss
 from robustlab.core.attacks.losses import dlr_loss, kl_loss
-from robustlab.core.errors import UnknownNameError
+from robustlab.core.errors import ConfigError, UnknownNameError, UnknownOptionError
+from robustlab.core.testing import AttackCase, AttackContract
 
 EXPECTED = {
     "fgsm", "fgsm-rs", "bim", "pgd", "pgd-l2", "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t",
@@ -22,12 +24,8 @@ EXPECTED = {
 }  # fmt: skip
 
 
-def _core_names() -> list[str]:
-    """Core's own attacks (paper packages test the entries they register themselves)."""
-    return [n for n in ATTACKS.names() if ATTACKS.get(n).__module__.startswith("robustlab.core.")]
-
-
-CORE_NAMES = _core_names()
+#: Every registered attack, paper packages' entries included (loaded through their entry points).
+ALL_NAMES = ATTACKS.names()
 
 
 def _source() -> nn.Module:
@@ -52,17 +50,49 @@ FAST: dict[str, dict[str, Any]] = {
     "square": {"n_queries": 10},
     "autoattack": {"version": "custom", "attacks": ["apgd-ce"]},
 }
-# Attacks whose threat model is fixed to L2 (minimal-perturbation attacks).
-L2_ONLY = {"cw-l2", "deepfool"}
+# Paper attacks built on a core attack (ctr/s-pgd, ...) get the budget of their base.
+BASE_OF = {"fgsm": "fgsm", "pgd": "pgd", "apgd": "apgd-ce"}
 
 
 def fast_kwargs(name: str, **extra: Any) -> dict[str, Any]:
-    kw = dict(FAST.get(name, {}))
+    base = BASE_OF.get(name.rsplit("-", 1)[-1], name) if "/" in name else name
+    kw = dict(FAST.get(base, {}))
     if name == "transfer":
         kw["source"] = _source()
         kw["steps"] = 2
+    if name == "pcloss/transfer":
+        kw["steps"] = 2
     kw.update(extra)
     return kw
+
+
+@pytest.fixture(scope="module")
+def substitute_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A finished 1-epoch digits-28 LeNet-5 run: the source model of ``pcloss/transfer``."""
+    from robustlab.core.train import train
+
+    run = tmp_path_factory.mktemp("substitute") / "run"
+    config = {"dataset": "digits-28", "model": "lenet5", "n_train": 64, "n_test": 32}
+    config.update(batch_size=32, epochs=1, precision="fp32")
+    train(config, run, device="cpu", progress=False)
+    return str(run)
+
+
+def case_for(name: str, request: pytest.FixtureRequest) -> AttackCase:
+    """The contract case of a registered attack: fast budgets, and its context where it needs one
+    (``pcloss/transfer`` crafts on a trained digits-28 substitute, so its inputs are 1x28x28)."""
+    if name == "pcloss/transfer":
+        kw = fast_kwargs(name, source_run=request.getfixturevalue("substitute_run"))
+        return AttackCase(name, kw, input_shape=(1, 28, 28), num_classes=10)
+    return AttackCase(name, fast_kwargs(name))
+
+
+class TestEveryRegisteredAttack(AttackContract):
+    """The attack contract over every registered name (core's and the paper packages')."""
+
+    @pytest.fixture(params=ALL_NAMES)
+    def attack_case(self, request: pytest.FixtureRequest) -> AttackCase:
+        return case_for(request.param, request)
 
 
 def small_model(train: bool = False, num_classes: int = 5) -> nn.Module:
@@ -83,8 +113,12 @@ def test_registry_has_all_attacks() -> None:
         ATTACKS.build("pgdd")
 
 
-@pytest.mark.parametrize("name", CORE_NAMES)
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("name", ALL_NAMES)
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     batch=st.integers(1, 3),
     eps=st.sampled_from([0.0, 2 / 255, 8 / 255, 0.3]),
@@ -92,19 +126,25 @@ def test_registry_has_all_attacks() -> None:
     train=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_invariants(name: str, batch: int, eps: float, l2: bool, train: bool, seed: int) -> None:
-    """Shape/dtype, threat model, [0, 1], x and model untouched, no param grads, determinism."""
-    norm = "L2" if (l2 or name in L2_ONLY) else "Linf"
-    if name in ("cw-l2", "deepfool"):
-        eps = eps * 10  # their own L2 radius scale
-    extra: dict[str, Any] = {"eps": eps, "seed": 3}
-    if name not in L2_ONLY:
-        extra["norm"] = norm
-    attack = ATTACKS.build(name, **fast_kwargs(name, **extra))
-    model = small_model(train)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(batch, 3, 8, 8, generator=g)
-    y = torch.randint(0, 5, (batch,), generator=g)
+def test_invariants(
+    request: pytest.FixtureRequest,
+    name: str,
+    batch: int,
+    eps: float,
+    l2: bool,
+    train: bool,
+    seed: int,
+) -> None:
+    """Shape/dtype, threat model, [0, 1], x and model untouched, no param grads, determinism,
+    over random budgets, norms, batch sizes and model modes."""
+    case = case_for(name, request)
+    norms = type(case.build()).norms
+    norm = "L2" if (l2 and "L2" in norms) or "Linf" not in norms else "Linf"
+    if "Linf" not in norms:
+        eps = eps * 10  # minimal-perturbation L2 attacks: their own radius scale
+    attack = case.build(eps=eps, seed=3, norm=norm)
+    model = case.make_model(train)
+    x, y = case.make_batch(batch, seed)
     x_before = x.clone()
     x_adv = attack(model, x, y)
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
@@ -118,23 +158,45 @@ def test_invariants(name: str, batch: int, eps: float, l2: bool, train: bool, se
     assert torch.equal(attack(model, x, y), x_adv)
 
 
-@pytest.mark.parametrize("name", CORE_NAMES)
-def test_bad_inputs(name: str) -> None:
-    attack = ATTACKS.build(name, **fast_kwargs(name))
-    model = small_model()
-    x, y = torch.rand(2, 3, 8, 8), torch.tensor([0, 1])
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        attack(model, x + 1.5, y)
-    with pytest.raises(ValueError, match="NaN"):
-        attack(model, torch.full_like(x, math.nan), y)
-    with pytest.raises(ValueError, match=r"y must hold class indices in \[0, 4\]"):
-        attack(model, x, torch.tensor([0, 5]))
-    with pytest.raises(ValueError, match="batch size mismatch"):
-        attack(model, x, torch.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match="shape"):
-        attack(model, x, torch.zeros(2, 1, dtype=torch.long))
-    with pytest.raises(ValueError, match="eps"):
-        ATTACKS.build(name, **fast_kwargs(name, eps=-0.1))
+def test_unknown_option_lists_valid_ones_and_suggests() -> None:
+    with pytest.raises(UnknownOptionError) as info:
+        ATTACKS.build("pgd", stepz=5)
+    msg = str(info.value)
+    assert msg.startswith("unknown option 'stepz' for attack 'pgd'; valid: alpha, ")
+    assert "steps" in msg and "did you mean 'steps'" in msg
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, TypeError)
+    assert info.value.option == "stepz" and "random_start" in info.value.valid
+
+
+def test_unknown_option_of_a_wrapping_attack_names_both() -> None:
+    """transfer passes its keywords on to the inner attack: the error says so."""
+    with pytest.raises(
+        UnknownOptionError, match=r"for attack 'transfer' \(passed on to attack 'pgd'\)"
+    ) as info:
+        ATTACKS.build("transfer", source=_source(), stepz=5)
+    assert {"source", "steps"} <= set(info.value.valid)
+
+
+def test_kind_and_norms_are_class_attributes() -> None:
+    from robustlab.core.attacks import (
+        CWL2,
+        FGSM,
+        SPSA,
+        AutoAttack,
+        DeepFool,
+        SimBA,
+        Square,
+        Transfer,
+    )
+    from robustlab.core.attacks.base import KINDS
+
+    assert (FGSM.kind, PGD.kind, CWL2.kind, DeepFool.kind) == (
+        "single-step", "iterative", "optimization", "optimization",
+    )  # fmt: skip
+    assert {SimBA.kind, SPSA.kind, Square.kind} == {"black-box"}
+    assert (Transfer.kind, AutoAttack.kind) == ("transfer", "ensemble")
+    assert CWL2.norms == ("L2",) and SimBA.norms[0] == "L2" and PGD.norms == ("Linf", "L2")
+    assert Attack.kind == "" and set(KINDS) >= {FGSM.kind, PGD.kind}
 
 
 @pytest.mark.parametrize(
