@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,8 @@ def write_runs(root: Path, paper: str, profile: str, metrics: dict[str, dict[str
 
 
 MEASURED = {
-    "ce": {"clean_acc": 91.0, "acc/PGD eps=0.1": 45.0, "acc/PGD eps=0.2": 10.0},
-    "pc": {"clean_acc": 88.0, "acc/PGD eps=0.1": 60.0, "acc/PGD eps=0.2": 30.0},
+    "ce": {"clean_acc": 91.0, "acc/PGD eps=0.1": 45.0, "acc/PGD eps=0.2": 10.0, "n_eval": 100},
+    "pc": {"clean_acc": 88.0, "acc/PGD eps=0.1": 60.0, "acc/PGD eps=0.2": 30.0, "n_eval": 100},
 }
 
 
@@ -101,11 +102,18 @@ def test_report_paper_ours_delta_and_verdicts(tmp_path: Path) -> None:
     pdir = write_runs(tmp_path, "pcx", "paper", MEASURED)
     paths = render_report(pdir)
     md = paths["md"].read_text()
-    assert "| Clean | CE | 90.00 | 91.00 | +1.00 | ±1.5 | ✓ | ce: clean_acc |" in md
-    assert "| PGD eps=0.1 | PC | 70.00 | 60.00 | -10.00 | ±2 | ✗ | pc: acc/PGD eps=0.1 |" in md
-    assert "| PGD eps=0.2 | PC | – | 30.00 | – | ±5 |  |" in md
+    assert "| Clean | CE | 90.00 | 91.00 | [83.8, 95.2] | +1.00 | ±1.5 | ✓ | ce: clean_acc |" in md
+    assert "| PGD eps=0.1 | PC | 70.00 | 60.00 | [50.2, 69.1] | -10.00 | ±2 | ✗ |" in md
+    assert "| PGD eps=0.2 | PC | – | 30.00 | [21.9, 39.6] | – | ±5 |  |" in md
+    # 60/100 vs 45/100 without per-example outcomes: unpaired z, p = 0.017
     assert "**holds** (paper: holds) — PC > CE under PGD" in md
-    assert "**holds** (paper: holds) — CE at least as clean" in md
+    assert "two-proportion z (unpaired), p 0.0168: holds" in md
+    # 91 vs 88 of 100: not significant either way
+    assert "**inconclusive** (paper: holds) — CE at least as clean" in md
+    assert (
+        "| pc-beats-ce | PC > CE under PGD | holds | holds | 0.0168 | +15.00 | not measured | – |"
+        in md
+    )
     assert (
         "Quick profile" not in md and "paper budget of pcx" in md and "Runs finished:** 2/2" in md
     )
@@ -116,7 +124,10 @@ def test_report_paper_ours_delta_and_verdicts(tmp_path: Path) -> None:
         and float(rows[3]["delta"]) == -10.0
     )
     claims = list(csv.DictReader(io.StringIO(paths["claims_csv"].read_text())))
-    assert [c["verdict"] for c in claims] == ["holds", "holds"]
+    assert [c["verdict"] for c in claims] == ["holds", "inconclusive"]
+    assert float(claims[0]["p"]) == pytest.approx(
+        0.5 * math.erfc(0.15 / math.sqrt(0.525 * 0.475 * 0.02) / math.sqrt(2))
+    )
     html = paths["html"].read_text()
     assert (
         html.count("data:image/png;base64,") == 3
@@ -140,7 +151,8 @@ def test_quick_report_warns_and_partial_runs_are_not_measured(tmp_path: Path) ->
     assert (
         "NOT comparable to the paper's cells in absolute terms" in md and "about directions" in md
     )
-    assert "| Clean | CE | 90.00 | – | – |" in md
+    assert "| Clean | CE | 90.00 | – | – | – |" in md
+    assert "| Clean | PC | 89.00 | 88.00 | [80.2, 93.0] | -1.00 | ±1.5 |  |" in md  # no mark
 
 
 def test_claim_combination_rules() -> None:

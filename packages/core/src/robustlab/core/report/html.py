@@ -8,8 +8,21 @@ import time
 from collections.abc import Sequence
 
 from robustlab.core.report.figures import FigureFile
-from robustlab.core.report.frames import QUICK_NOTE, claim_detail, environment_line, fmt, mark
-from robustlab.core.repro.results import ReproReport, TableResult
+from robustlab.core.report.frames import (
+    QUICK_NOTE,
+    aa_text,
+    cell_mark,
+    claim_detail,
+    claim_p,
+    comparison_text,
+    effect_text,
+    environment_line,
+    fmt,
+    fmt_p,
+    interval_text,
+    ours_text,
+)
+from robustlab.core.repro.results import CellResult, ReproReport, TableResult
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
@@ -21,7 +34,7 @@ th{background:#eef2f6} td.num{text-align:right;font-variant-numeric:tabular-nums
 .warn{background:#fff4d6;border-left:4px solid #e0a800;padding:.6rem 1rem}
 .meta td{border:none;padding:.1rem .8rem .1rem 0} figure{margin:1rem 0} figure img{max-width:100%}
 """
-_VERDICT_CLASS = {"holds": "ok", "fails": "bad", "not measured": "na"}
+_VERDICT_CLASS = {"holds": "ok", "fails": "bad", "inconclusive": "na", "not measured": "na"}
 
 
 def e(value: object) -> str:
@@ -33,8 +46,11 @@ def _verdict(v: str) -> str:
     return f'<span class="{_VERDICT_CLASS.get(v, "na")}">{e(v)}</span>'
 
 
-def _within(w: bool | None) -> str:
-    return "" if w is None else f'<span class="{"ok" if w else "bad"}">{mark(w)}</span>'
+def _within(r: CellResult) -> str:
+    if r.both_zero:
+        return '<span class="na">both ~0</span>'
+    w = r.within
+    return "" if w is None else f'<span class="{"ok" if w else "bad"}">{cell_mark(r)}</span>'
 
 
 def _header(report: ReproReport) -> list[str]:
@@ -65,15 +81,16 @@ def _table(table: TableResult) -> list[str]:
     out = [f"<h2>Table {e(table.spec.id)}: {e(table.spec.title)}</h2>"]
     if table.spec.note:
         out.append(f"<p>{e(table.spec.note)}</p>")
-    head = ["Row", "Column", "Paper", "Ours", "Δ", "Tol.", "Within", "Run: metric"]
+    head = ["Row", "Column", "Paper", "Ours", "95 % CI", "Δ", "Tol.", "Within", "Run: metric"]
     out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
     for r in table.cells:
         tol = "–" if r.tolerance is None else f"±{r.tolerance:g}"
         out.append(
             f"<tr><td>{e(r.cell.row)}</td><td>{e(r.cell.column)}</td>"
-            f'<td class="num">{fmt(r.cell.paper_value)}</td><td class="num">{fmt(r.ours)}</td>'
+            f'<td class="num">{fmt(r.cell.paper_value)}</td><td class="num">{e(ours_text(r))}</td>'
+            f'<td class="num">{interval_text(r)}</td>'
             f'<td class="num">{fmt(r.delta, signed=True)}</td><td class="num">{tol}</td>'
-            f"<td>{_within(r.within)}</td><td>{e(r.cell.run)}: {e(r.cell.metric)}</td></tr>"
+            f"<td>{_within(r)}</td><td>{e(r.cell.run)}: {e(r.cell.metric)}</td></tr>"
         )
     out.append("</table>")
     if table.claims:
@@ -82,7 +99,14 @@ def _table(table: TableResult) -> list[str]:
             out.append(
                 f"<li>{_verdict(c.verdict)} (paper: {_verdict(c.paper_verdict)}) — {e(c.claim.text)} "
                 f"<small>[{e(c.claim.id)}, {e(c.claim.mode)}; {e(c.summary())}]<br>{e(claim_detail(c))}"
-                "</small></li>"
+                + (
+                    f"<br>under AutoAttack: {_verdict(c.aa_verdict)} — "
+                    + e("; ".join(comparison_text(d) for d in c.aa_details))
+                    if c.aa_verdict is not None
+                    else ""
+                )
+                + "".join(f'<br><span class="bad">⚠ {e(n)}</span>' for n in c.notes)
+                + "</small></li>"
             )
         out.append("</ul>")
     return out
@@ -108,11 +132,17 @@ def render_html(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
     body = _header(report)
     if report.claims:
         body.append("<h2>Claims</h2><table><tr><th>Table</th><th>Claim</th><th>Statement</th>")
-        body.append("<th>In the paper</th><th>Ours</th></tr>")
+        body.append(
+            "<th>In the paper</th><th>Ours</th><th>p</th><th>Effect</th>"
+            "<th>Under AutoAttack</th><th>Flags</th></tr>"
+        )
         for c in report.claims:
             body.append(
                 f"<tr><td>{e(c.claim.table)}</td><td>{e(c.claim.id)}</td><td>{e(c.claim.text)}</td>"
-                f"<td>{_verdict(c.paper_verdict)}</td><td>{_verdict(c.verdict)}</td></tr>"
+                f"<td>{_verdict(c.paper_verdict)}</td><td>{_verdict(c.verdict)}</td>"
+                f'<td class="num">{fmt_p(claim_p(c.details, c.claim.mode))}</td>'
+                f'<td class="num">{e(effect_text(c.details))}</td>'
+                f"<td>{e(aa_text(c))}</td><td>{e('; '.join(c.notes) or '–')}</td></tr>"
             )
         body.append("</table>")
     for table in report.tables:

@@ -6,7 +6,20 @@ import time
 from collections.abc import Sequence
 
 from robustlab.core.report.figures import FigureFile
-from robustlab.core.report.frames import QUICK_NOTE, claim_detail, environment_line, fmt, mark
+from robustlab.core.report.frames import (
+    QUICK_NOTE,
+    aa_text,
+    cell_mark,
+    claim_detail,
+    claim_p,
+    comparison_text,
+    effect_text,
+    environment_line,
+    fmt,
+    fmt_p,
+    interval_text,
+    ours_text,
+)
 from robustlab.core.repro.results import ReproReport, TableResult
 
 
@@ -51,17 +64,17 @@ def table_lines(table: TableResult) -> list[str]:
             r.cell.row,
             r.cell.column,
             fmt(r.cell.paper_value),
-            fmt(r.ours),
+            ours_text(r),
+            interval_text(r),
             fmt(r.delta, signed=True),
             "–" if r.tolerance is None else f"±{r.tolerance:g}",
-            mark(r.within),
+            cell_mark(r),
             f"{r.cell.run}: {r.cell.metric}",
         ]
         for r in table.cells
     ]
-    lines += _md_table(
-        ["Row", "Column", "Paper", "Ours", "Δ", "Tol.", "Within", "Run: metric"], rows
-    )
+    header = ["Row", "Column", "Paper", "Ours", "95 % CI", "Δ", "Tol.", "Within", "Run: metric"]
+    lines += _md_table(header, rows)
     lines.append("")
     if table.claims:
         lines += ["**Claims**", ""]
@@ -71,6 +84,10 @@ def table_lines(table: TableResult) -> list[str]:
                 f"[`{c.claim.id}`, {c.claim.mode}; {c.summary()}]"
             )
             lines.append(f"  - {claim_detail(c)}")
+            if c.aa_verdict is not None:
+                aa = "; ".join(comparison_text(d) for d in c.aa_details)
+                lines.append(f"  - under AutoAttack: **{c.aa_verdict}** — {aa}")
+            lines += [f"  - ⚠ {note}" for note in c.notes]
         lines.append("")
     return lines
 
@@ -94,11 +111,30 @@ def render_markdown(report: ReproReport, figures: Sequence[FigureFile] = ()) -> 
     lines = header_lines(report)
     if report.claims:
         lines += ["## Claims", ""]
+        lines += [
+            f"Verdicts at level {report.alpha:g}: *holds* / *fails* when the claimed / opposite "
+            "direction is significant, else *inconclusive* (McNemar's exact test on the same "
+            'images; paired t over seeds; unpaired tests are labelled). "all" claims: '
+            'intersection-union; "any": Holm-corrected. p: the claim\'s headline p-value; '
+            "effect: ours minus baseline in points.",
+            "",
+        ]
         rows = [
-            [c.claim.table, c.claim.id, c.claim.text, c.paper_verdict, c.verdict]
+            [
+                c.claim.table,
+                c.claim.id,
+                c.claim.text,
+                c.paper_verdict,
+                c.verdict,
+                fmt_p(claim_p(c.details, c.claim.mode)),
+                effect_text(c.details),
+                aa_text(c),
+                "; ".join(c.notes) or "–",
+            ]
             for c in report.claims
         ]
-        lines += [*_md_table(["Table", "Claim", "Statement", "In the paper", "Ours"], rows), ""]
+        header = ["Table", "Claim", "Statement", "In the paper", "Ours", "p", "Effect"]
+        lines += [*_md_table([*header, "Under AutoAttack", "Flags"], rows), ""]
     for table in report.tables:
         lines += table_lines(table)
     lines += sanity_lines(report)
