@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import torch.nn.functional as F
 from torch import Tensor
 
+from robustlab.core.losses import cross_entropy, kl_div
 from robustlab.core.registry import Registry
 
 
@@ -31,8 +32,8 @@ LOSSES: Registry[LossFn] = Registry("attack loss")
 
 @LOSSES.register("ce")
 def ce_loss(logits: Tensor, y: Tensor, **ctx: Any) -> Tensor:
-    """Cross-entropy ``-log softmax(z)_y`` per example (B,)."""
-    return F.cross_entropy(logits, y, reduction="none")
+    """Cross-entropy ``-log softmax(z)_y`` per example (B,) (``robustlab.core.losses``)."""
+    return cross_entropy(logits, y, "none")
 
 
 @LOSSES.register("dlr")
@@ -79,9 +80,7 @@ def kl_loss(logits: Tensor, y: Tensor, *, logits_clean: Tensor | None = None, **
     """
     if logits_clean is None:
         raise ValueError("the 'kl' attack loss needs logits_clean (B, K) in ctx")
-    log_p = F.log_softmax(logits_clean.detach().float(), dim=1)
-    log_q = F.log_softmax(logits, dim=1)
-    return (log_p.exp() * (log_p - log_q)).sum(dim=1)
+    return kl_div(logits_clean.detach(), logits, "none")
 
 
 def get_loss(loss: str | LossFn) -> LossFn:
@@ -118,7 +117,7 @@ def targeted_objective(
 
 def per_example_ce(logits: Tensor, y: Tensor) -> Tensor:
     """Float32 cross-entropy (B,), used by attacks that score candidates without gradients."""
-    return F.cross_entropy(logits.float(), y, reduction="none")
+    return cross_entropy(logits, y, "none")
 
 
 def margin(logits: Tensor, y: Tensor) -> Tensor:

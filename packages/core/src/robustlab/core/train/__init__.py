@@ -8,9 +8,12 @@
 Methods (``METHODS``): natural, madry-at, fast-at, free-at, trades, mart, awp-trades, awp-at,
 lbgat and the regularisation baselines (dropout, dropconnect, dropblock, msd, disout,
 label-smoothing, focal, label-relaxation, ols). Paper packages register ``<paper>/<name>``.
+Training objectives (``objective=``, ``robust_objective=``, ``attack_objective=`` options) are
+in ``robustlab.core.losses``; run dependencies (``TrainConfig.needs``) load with ``load_need``.
 """
 
 from robustlab.core.train import methods as _methods  # noqa: F401  (registers the methods)
+from robustlab.core.train import objectives as _objectives  # noqa: F401  (registers objectives)
 from robustlab.core.train import schedules
 from robustlab.core.train.config import TrainConfig
 from robustlab.core.train.engine import TrainingDivergedError, train
@@ -23,10 +26,14 @@ from robustlab.core.train.method import (
     bn_mode,
     check_options,
 )
+from robustlab.core.train.needs import load_need
 from robustlab.core.train.runs import TrainResult, is_finished, load_run
+from robustlab.core.train.schedules import SCHEDULES, WARMUPS
 
 __all__ = [
     "METHODS",
+    "SCHEDULES",
+    "WARMUPS",
     "Method",
     "StepContext",
     "StepOutput",
@@ -37,6 +44,7 @@ __all__ = [
     "bn_mode",
     "check_options",
     "is_finished",
+    "load_need",
     "load_run",
     "schedules",
     "train",

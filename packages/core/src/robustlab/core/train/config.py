@@ -16,8 +16,6 @@ from typing import Any, Literal, get_args, get_origin
 from robustlab.core.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "multistep", "cyclic", "piecewise", "lbgat")
-WARMUPS = ("none", "ctr")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SELECT_BEST = ("none", "val", "test")
 SELECT_METRICS = ("auto", "clean", "robust")
@@ -38,9 +36,10 @@ class TrainConfig:
         lr: Base (maximum) learning rate (> 0).
         momentum: SGD momentum in [0, 1). nesterov: Nesterov momentum (SGD only).
         weight_decay: L2 coefficient (>= 0) on every parameter.
-        schedule: "constant", "multistep", "cyclic", "piecewise" or "lbgat" (see ``schedules``);
-            ``schedule_opts`` are its options (milestones, gamma, ...).
-        warmup: "none" or "ctr" (gradual warm-up factor of the CTR paper, eq. 29).
+        schedule: A name in ``schedules.SCHEDULES`` ("constant", "multistep", "cyclic",
+            "piecewise", "lbgat", or a paper package's); ``schedule_opts`` are its options.
+        warmup: A name in ``schedules.WARMUPS``: "none", or a paper package's (e.g. "ctr/eq29",
+            the CTR paper's eq. 29 warm-up factor).
         precision: "auto" (bf16 on CPUs with native bf16 support, fp16 on CUDA, else fp32),
             "fp32", "bf16" or "fp16" (CUDA only; uses a gradient scaler).
         channels_last: Memory layout of conv models; None picks it with the precision.
@@ -57,6 +56,9 @@ class TrainConfig:
         init_from: A checkpoint (``*.safetensors`` or a run directory) whose model weights start
             this run, with a fresh optimiser (e.g. the PC-loss run after its CE warm-up).
         data_root: Directory searched first for the dataset files.
+        needs: Role -> finished run directory or checkpoint file this run depends on (a
+            teacher, a guide...); checked when training starts (missing or unfinished ->
+            ConfigError) and given to the method as ``TrainContext.needs`` (``load_need``).
     """
 
     dataset: str = "fashion-mnist"
@@ -71,9 +73,9 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
-    schedule: Literal["constant", "multistep", "cyclic", "piecewise", "lbgat"] = "constant"
+    schedule: str = "constant"
     schedule_opts: dict[str, Any] = field(default_factory=dict)
-    warmup: Literal["none", "ctr"] = "none"
+    warmup: str = "none"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: bool | None = None
     seed: int = 0
@@ -87,6 +89,7 @@ class TrainConfig:
     augment: bool | None = None
     init_from: str | None = None
     data_root: str | None = None
+    needs: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -117,6 +120,11 @@ class TrainConfig:
         _need(
             self.grad_clip is None or self.grad_clip > 0, "grad_clip", self.grad_clip, "None or > 0"
         )
+        from robustlab.core.train.schedules import check_names
+
+        check_names(self.schedule, self.warmup)
+        for role, path in self.needs.items():
+            _need(isinstance(path, str) and bool(path), f"needs[{role!r}]", path, "a path string")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov=True needs optimizer='sgd' and momentum > 0")
         if self.select_best == "val" and self.val_fraction == 0:
@@ -142,8 +150,12 @@ class TrainConfig:
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy (nested dicts copied)."""
-        return dataclasses.asdict(self)
+        """A JSON-serialisable copy (nested dicts copied). Empty ``needs`` is left out, so runs
+        without dependencies keep the dict (and config hash) they had before the key existed."""
+        d = dataclasses.asdict(self)
+        if not d["needs"]:
+            del d["needs"]
+        return d
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied (validated; unknown keys rejected)."""

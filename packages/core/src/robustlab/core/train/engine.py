@@ -23,6 +23,7 @@ from robustlab.core.train.build import build_model, build_optimizer, prepare_dat
 from robustlab.core.train.config import TrainConfig
 from robustlab.core.train.evaluate import accuracy
 from robustlab.core.train.method import METHODS, Method, StepContext, TrainContext
+from robustlab.core.train.needs import resolve_needs
 from robustlab.core.train.precision import (
     autocast_factory,
     make_scaler,
@@ -104,6 +105,7 @@ class _Trainer:
         from robustlab.core.data import BatchIterator
 
         self.cfg, self.run_dir, self.device, self.show = cfg, run_dir, device, progress
+        needs = resolve_needs(cfg.needs)
         seed_everything(cfg.seed, cfg.deterministic)
         self.data = prepare_data(cfg)
         self.method: Method = METHODS.build(cfg.method, **cfg.method_opts)
@@ -113,8 +115,16 @@ class _Trainer:
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
         self.model = model.to(device).to(memory_format=fmt)
         tr = self.data.train
+        # Batches of (x, training-set index); labels are gathered by index (same order and
+        # augmentation as iterating (x, y): both are functions of (seed, epoch, N) only).
+        self.labels = tr.y.to(device)
         self.batches = BatchIterator(
-            tr.x, tr.y, cfg.batch_size, seed=cfg.seed, augment=self.data.augment, device=device
+            tr.x,
+            torch.arange(len(tr.y), device=tr.x.device),
+            cfg.batch_size,
+            seed=cfg.seed,
+            augment=self.data.augment,
+            device=device,
         )
         self.steps_per_epoch = len(self.batches) * self.method.replays
         self.ctx = TrainContext(
@@ -128,6 +138,7 @@ class _Trainer:
             precision=self.precision,
             autocast=autocast_factory(self.precision, device),
             train_size=len(tr.y),
+            needs=needs,
         )
         self.method.setup(self.model, self.ctx)
         self.extras = self.method.extra_modules()
@@ -197,11 +208,12 @@ class _Trainer:
         seen, shown, start = 0, 0, time.perf_counter()
         extra: dict[str, float] = {}
         reps = self.method.replays
-        for i, (x, y) in enumerate(self.batches):
+        for i, (x, index) in enumerate(self.batches):
+            y = self.labels.index_select(0, index)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             for r in range(reps):
-                out = self._step(epoch, i * reps + r, r, x, y)
+                out = self._step(epoch, i * reps + r, r, x, y, index)
                 loss_sum += out.loss.detach().float()
                 if out.logits is not None:
                     correct += (out.logits.argmax(1) == y).sum()
@@ -231,7 +243,15 @@ class _Trainer:
         )
         return stats
 
-    def _step(self, epoch: int, it: int, replay: int, x: torch.Tensor, y: torch.Tensor) -> Any:
+    def _step(
+        self,
+        epoch: int,
+        it: int,
+        replay: int,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        index: torch.Tensor,
+    ) -> Any:
         lr = self.schedule(epoch, it)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
@@ -242,6 +262,7 @@ class _Trainer:
             replay,
             lr,
             self.ctx,
+            index,
         )
         self.method.before_step(self.model, sctx)
         with self.ctx.autocast():

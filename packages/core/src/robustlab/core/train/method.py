@@ -3,15 +3,22 @@
 A method is a loss step plus optional extra modules and state. The engine calls, per run::
 
     overrides = method.model_overrides()          # e.g. a multi-sample dropout head
-    method.setup(model, train_ctx)                 # build guide / proxy / soft-label tables
+    method.setup(model, train_ctx)                 # build guide / proxy; objectives' setup
     for epoch: method.on_epoch_start(epoch, ctx)
-        for batch (x, y), for replay in range(method.replays):
+        for batch (x, y, index), for replay in range(method.replays):
             method.before_step(model, step_ctx)
             out = method.loss(model, x, y, step_ctx)   # under the run's autocast
             backward(out.loss); optimiser step
             method.after_step(model, step_ctx)         # AWP restores weights, Free-AT updates delta
         method.on_epoch_end(epoch, ctx)
     checkpoint: method.state_dict(), extra_modules() weights
+
+Objectives: a method lists the options that hold objectives in ``OBJECTIVE_OPTIONS`` (e.g.
+``objective``, ``robust_objective``, ``attack_objective``); :meth:`Method.resolve_objectives`
+turns each option (name, ``{"name": ...}`` dict or callable, see ``robustlab.core.losses``) into a
+callable, and the base class forwards ``setup``, the epoch hooks, modules and state to every
+:class:`~robustlab.core.losses.Objective` among them (modules as ``objective.<option>.<name>``,
+state keys as ``objective.<option>.<key>``). Subclasses that override those hooks call ``super()``.
 
 Paper packages register their own methods in :data:`METHODS` (``ctr/...``, ``pcloss/...``).
 """
@@ -21,11 +28,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from robustlab.core.losses import Objective, ObjectiveFn, cross_entropy, describe, get_objective
 from robustlab.core.registry import Registry
 
 METHODS: Registry[Callable[..., Method]] = Registry("method")
@@ -59,6 +68,8 @@ class TrainContext:
         precision: "fp32", "bf16" or "fp16" (resolved).
         autocast: Zero-argument callable returning the run's autocast context manager.
         train_size: Number of training examples.
+        needs: Role -> checkpoint file of a run this run depends on (``TrainConfig.needs``,
+            resolved and checked by the engine); load one with ``load_need(ctx, role)``.
     """
 
     config: Any
@@ -71,12 +82,15 @@ class TrainContext:
     precision: str
     autocast: Callable[[], contextlib.AbstractContextManager[Any]]
     train_size: int = 0
+    needs: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
 class StepContext:
     """Per-step facts: ``epoch`` (0-based), ``iteration`` (batch index in the epoch), ``step``
-    (global optimiser step), ``replay`` (0..replays-1), ``lr`` and the run's ``train`` context."""
+    (global optimiser step), ``replay`` (0..replays-1), ``lr``, the run's ``train`` context and
+    ``index``: (B,) int64 positions of the batch's examples in the training split (after the
+    validation hold-out), or None when the caller does not know them."""
 
     epoch: int
     iteration: int
@@ -84,6 +98,7 @@ class StepContext:
     replay: int
     lr: float
     train: TrainContext
+    index: Tensor | None = None
 
     @property
     def device(self) -> torch.device:
@@ -105,32 +120,89 @@ class Method:
     replays: int = 1
     adversarial: bool = False
     stop_training: bool = False
+    OBJECTIVE_OPTIONS: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ objectives
+    def resolve_objectives(self) -> None:
+        """Resolve every option in ``OBJECTIVE_OPTIONS`` (call at the end of ``__init__``).
+
+        A name of ``robustlab.core.attacks.LOSSES`` given as ``attack_objective`` stays a name
+        (the attack resolves it); anything else goes through ``losses.get_objective``.
+        """
+        from robustlab.core.attacks.losses import LOSSES
+
+        self._objectives: dict[str, ObjectiveFn | str] = {}
+        for role in self.OBJECTIVE_OPTIONS:
+            spec = getattr(self, role)
+            if role == "attack_objective" and isinstance(spec, str) and spec in LOSSES:
+                self._objectives[role] = spec
+            else:
+                self._objectives[role] = get_objective(spec, f"{self.name}: {role}")
+
+    def objective_fn(self, role: str) -> Any:
+        """The resolved objective of option ``role`` (a callable, or an attack-loss name)."""
+        if "_objectives" not in self.__dict__:
+            self.resolve_objectives()
+        return self._objectives[role]
+
+    def _stateful(self) -> list[tuple[str, Objective]]:
+        if "_objectives" not in self.__dict__:
+            self.resolve_objectives()
+        seen: set[int] = set()
+        out = []
+        for role, fn in self._objectives.items():
+            if isinstance(fn, Objective) and id(fn) not in seen:
+                seen.add(id(fn))
+                out.append((role, fn))
+        return out
+
+    def objective_metrics(self) -> dict[str, float]:
+        """The ``metrics()`` of every stateful objective (merged into ``StepOutput.metrics``)."""
+        out: dict[str, float] = {}
+        for _, obj in self._stateful():
+            out.update(obj.metrics())
+        return out
 
     def model_overrides(self) -> dict[str, Any]:
         """Keyword options merged into ``models.build`` (e.g. ``head``, ``head_opts``, ``map_drop``)."""
         return {}
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
-        """Create extra modules / state once the model exists (before the optimiser)."""
+        """Create extra modules / state once the model exists (before the optimiser).
+
+        The base implementation sets up the method's stateful objectives.
+        """
+        for _, obj in self._stateful():
+            obj.setup(model, ctx)
 
     def extra_modules(self) -> dict[str, nn.Module]:
         """Modules saved in the checkpoint besides the model (teacher, guide...)."""
-        return dict(self.trainable_modules())
+        out = dict(self.trainable_modules())
+        for role, obj in self._stateful():
+            out.update({f"objective.{role}.{k}": m for k, m in obj.modules().items()})
+        return out
 
     def trainable_modules(self) -> dict[str, nn.Module]:
         """Extra modules optimised together with the model by the run's optimiser (LBGAT guide)."""
-        return {}
+        out: dict[str, nn.Module] = {}
+        for role, obj in self._stateful():
+            out.update({f"objective.{role}.{k}": m for k, m in obj.trainable_modules().items()})
+        return out
 
     def on_epoch_start(self, epoch: int, ctx: TrainContext) -> None:
         """Called before the first batch of every epoch (0-based)."""
+        for _, obj in self._stateful():
+            obj.on_epoch_start(epoch, ctx)
 
     def on_epoch_end(self, epoch: int, ctx: TrainContext, model: nn.Module) -> None:
         """Called after the last step of every epoch, before validation and the checkpoint."""
+        for _, obj in self._stateful():
+            obj.on_epoch_end(epoch, ctx, model)
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         """One step's objective for the batch ``x`` (B, C, H, W) in [0, 1], ``y`` (B,) int64."""
         logits = model(x)
-        return StepOutput(nn.functional.cross_entropy(logits.float(), y), logits.detach())
+        return StepOutput(cross_entropy(logits, y), logits.detach())
 
     def before_step(self, model: nn.Module, ctx: StepContext) -> None:
         """Called before ``loss`` on every step."""
@@ -143,15 +215,29 @@ class Method:
         return None
 
     def state_dict(self) -> dict[str, Any]:
-        """Extra state for exact resume: tensors and JSON-serialisable values only."""
-        return {}
+        """Extra state for exact resume: tensors and JSON-serialisable values only (flat dict).
+
+        The base implementation returns the stateful objectives' state (``objective.<role>.*``).
+        """
+        out: dict[str, Any] = {}
+        for role, obj in self._stateful():
+            out.update({f"objective.{role}.{k}": v for k, v in obj.state_dict().items()})
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+        for role, obj in self._stateful():
+            prefix = f"objective.{role}."
+            part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            if part:
+                obj.load_state_dict(part)
 
     def options(self) -> dict[str, Any]:
         """The method's resolved options (recorded in the run metadata)."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and _jsonable(v)}
+        out = {k: v for k, v in vars(self).items() if not k.startswith("_") and _jsonable(v)}
+        for role in self.OBJECTIVE_OPTIONS:
+            out[role] = describe(getattr(self, role, None))
+        return out
 
 
 def _jsonable(v: Any) -> bool:

@@ -15,45 +15,56 @@ the step, it needs no state for exact resume. Conventions:
 * "lbgat": LBGAT's schedule: ``warm_factor * lr`` (0.02 for lr 0.1) in the first epoch, ``lr``
   up to 75 % of the epochs, ``0.1 lr`` to 90 %, ``0.01 lr`` after.
 
-Warm-up "ctr" (CTR paper, eq. 29) multiplies any schedule by kappa_e in the first
-I = round(epochs / 10) epochs (1-based epoch i): kappa_1 = 0.001,
-kappa_{i+1} = kappa_i (1 - i/I) + i/I, so kappa_{I+1} = 1.
+Schedules live in the :data:`SCHEDULES` registry (``ScheduleKind``: a builder and its default
+options); warm-ups in :data:`WARMUPS`: ``warmup(epochs, steps_per_epoch) -> factor(epoch, it)``,
+a multiplier of any schedule. Core registers the warm-up "none"; paper packages register theirs
+under their prefix (CTR's eq. 29 warm-up is ``ctr/eq29``, registered by ``robustlab.ctr``).
+Unknown names load the installed paper packages first, then raise ConfigError listing the names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from robustlab.core.errors import ConfigError
+from robustlab.core.errors import ConfigError, UnknownNameError
+from robustlab.core.registry import Registry
 
 Schedule = Callable[[int, int], float]
+Warmup = Callable[[int, int], Callable[[int, int], float]]
+T = TypeVar("T")
 
-_OPTS: dict[str, dict[str, Any]] = {
-    "constant": {},
-    "multistep": {"milestones": (0.5, 0.75), "gamma": 0.1},
-    "cyclic": {"up": 0.5, "min_lr": 0.0},
-    "piecewise": {"boundaries": (0.5, 0.75), "factors": (1.0, 0.1, 0.01)},
-    "lbgat": {"warm_factor": 0.2, "milestones": (0.75, 0.9), "gamma": 0.1},
-}
+
+@dataclass(frozen=True)
+class ScheduleKind:
+    """A registered schedule: ``build(lr, epochs, steps_per_epoch, options) -> Schedule`` and
+    its default ``options`` (the valid option names)."""
+
+    build: Callable[[float, int, int, dict[str, Any]], Schedule]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+SCHEDULES: Registry[ScheduleKind] = Registry("schedule")
+WARMUPS: Registry[Warmup] = Registry("warmup")
 
 
 def schedule_names() -> list[str]:
     """The schedule names accepted by :func:`build_schedule`."""
-    return list(_OPTS)
+    return SCHEDULES.names()
 
 
-def ctr_warmup_factors(epochs: int) -> list[float]:
-    """kappa_1..kappa_I of CTR eq. 29 for a run of ``epochs`` epochs (I = round(epochs/10) >= 1).
+def _lookup(registry: Registry[T], name: str) -> T:
+    try:
+        return registry.get(name)
+    except UnknownNameError as err:
+        raise ConfigError(str(err)) from None
 
-    Returns:
-        List of length I; epoch i (1-based) <= I uses entry i-1, later epochs use 1.
-    """
-    n_warm = max(1, round(epochs / 10))
-    kappa = [0.001]
-    for i in range(1, n_warm):
-        kappa.append(kappa[-1] * (1 - i / n_warm) + i / n_warm)
-    return kappa
+
+def check_names(schedule: str, warmup: str) -> None:
+    """Raise ConfigError unless ``schedule`` and ``warmup`` are registered (plugins loaded)."""
+    _lookup(SCHEDULES, schedule)
+    _lookup(WARMUPS, warmup)
 
 
 def _milestone_epochs(milestones: Sequence[float], epochs: int) -> list[int]:
@@ -82,30 +93,27 @@ def build_schedule(
         lr: Base / maximum learning rate.
         epochs: Total epochs of the run.
         steps_per_epoch: Optimiser steps per epoch (n above).
-        warmup: "none" or "ctr".
+        warmup: A name in :data:`WARMUPS` ("none", or a paper's, e.g. "ctr/eq29").
         **opts: Schedule options (see the module docstring); unknown ones raise ConfigError.
 
     Raises:
         ConfigError: unknown schedule, warm-up or option.
     """
-    if name not in _OPTS:
-        raise ConfigError(f"unknown schedule {name!r}; valid schedules: {', '.join(_OPTS)}")
-    unknown = sorted(set(opts) - set(_OPTS[name]))
+    kind = _lookup(SCHEDULES, name)
+    unknown = sorted(set(opts) - set(kind.defaults))
     if unknown:
         raise ConfigError(
-            f"unknown option(s) {unknown} for schedule {name!r}; valid: {sorted(_OPTS[name]) or 'none'}"
+            f"unknown option(s) {unknown} for schedule {name!r}; "
+            f"valid: {sorted(kind.defaults) or 'none'}"
         )
-    if warmup not in ("none", "ctr"):
-        raise ConfigError(f"unknown warmup {warmup!r}; valid: 'none', 'ctr'")
-    o = {**_OPTS[name], **opts}
-    base = _BUILDERS[name](lr, epochs, steps_per_epoch, o)
+    make_factor = _lookup(WARMUPS, warmup)
+    base = kind.build(lr, epochs, steps_per_epoch, {**kind.defaults, **opts})
     if warmup == "none":
         return base
-    kappa = ctr_warmup_factors(epochs)
+    factor = make_factor(epochs, steps_per_epoch)
 
     def warmed(epoch: int, it: int) -> float:
-        factor = kappa[epoch] if epoch < len(kappa) else 1.0
-        return base(epoch, it) * factor
+        return base(epoch, it) * factor(epoch, it)
 
     return warmed
 
@@ -155,12 +163,25 @@ def _lbgat(lr: float, epochs: int, n: int, o: dict[str, Any]) -> Schedule:
     return lambda epoch, it: lr * warm if epoch == 0 else multi(epoch, it)
 
 
-_BUILDERS: dict[str, Callable[[float, int, int, dict[str, Any]], Schedule]] = {
-    "constant": _constant,
-    "multistep": _multistep,
-    "cyclic": _cyclic,
-    "piecewise": _piecewise,
-    "lbgat": _lbgat,
-}
+SCHEDULES.register("constant", ScheduleKind(_constant))
+SCHEDULES.register("multistep", ScheduleKind(_multistep, {"milestones": (0.5, 0.75), "gamma": 0.1}))
+SCHEDULES.register("cyclic", ScheduleKind(_cyclic, {"up": 0.5, "min_lr": 0.0}))
+SCHEDULES.register(
+    "piecewise",
+    ScheduleKind(_piecewise, {"boundaries": (0.5, 0.75), "factors": (1.0, 0.1, 0.01)}),
+)
+SCHEDULES.register(
+    "lbgat", ScheduleKind(_lbgat, {"warm_factor": 0.2, "milestones": (0.75, 0.9), "gamma": 0.1})
+)
+WARMUPS.register("none", lambda epochs, steps_per_epoch: lambda epoch, it: 1.0)
 
-__all__ = ["Schedule", "build_schedule", "ctr_warmup_factors", "schedule_names"]
+__all__ = [
+    "SCHEDULES",
+    "WARMUPS",
+    "Schedule",
+    "ScheduleKind",
+    "Warmup",
+    "build_schedule",
+    "check_names",
+    "schedule_names",
+]

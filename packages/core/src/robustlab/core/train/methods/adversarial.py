@@ -10,36 +10,38 @@ import copy
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.train.method import METHODS, StepContext, StepOutput, TrainContext
-from robustlab.core.train.methods.common import COMMON, AdversarialMethod, to_channels
+from robustlab.core.train.methods.common import COMMON, AdversarialMethod, step_ctx, to_channels
 
 
 class MadryAT(AdversarialMethod):
-    """Madry et al. 2018: L = CE(f(x'), y), x' = PGD-k on CE (uniform random start).
-
-    BN in train mode during the attack (locuslab ``train_pgd.py`` and AT-AWP).
+    """Madry et al. 2018 (eq. 2.1): L = reduce objective(f(x'), y), x' = PGD-k maximising the
+    attack objective (uniform random start). Defaults: objective "ce", attack_objective "ce",
+    reduction "mean" (CE batch mean). BN in train mode during the attack (locuslab
+    ``train_pgd.py`` and AT-AWP).
     """
 
     name = "madry-at"
     DEFAULTS: ClassVar[dict[str, Any]] = {**COMMON, "eps": 8 / 255, "alpha": 2 / 255, "steps": 10}
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
-        self._attack = self.build_attack("pgd", eps=self.eps, alpha=self.alpha, steps=self.steps)
+        super().setup(model, ctx)
+        self._attack = self.build_attack(
+            "pgd", eps=self.eps, alpha=self.alpha, steps=self.steps, loss=self.attack_loss()
+        )
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        x_adv = to_channels(self.generate(self._attack, model, x, y), x)
-        logits = model(x_adv)
-        return StepOutput(F.cross_entropy(logits.float(), y), logits.detach())
+        return self.adversarial_loss(model, x, y, ctx)
 
 
 class FastAT(AdversarialMethod):
     """Wong, Rice & Kolter 2020 ("Fast is better than free"): FGSM from a uniform random start.
 
-    x' = clip(x + delta), delta ~ U(-eps, eps), one signed step of size ``alpha`` (1.25 eps),
-    projected; L = CE(f(x'), y). BN in train mode throughout. With ``early_stop`` the robust
+    x' = clip(x + delta), delta ~ U(-eps, eps), one signed step of size ``alpha`` (1.25 eps)
+    on the attack objective, projected; L = reduce objective(f(x'), y) (defaults: CE, CE,
+    "mean"). BN in train mode throughout. With ``early_stop`` the robust
     accuracy of PGD-5 (step ``early_stop_alpha``) on the first batch of each epoch is tracked; if
     it falls by more than 0.2 from the previous epoch, training stops and the weights from
     before the collapsing epoch are restored (catastrophic-overfitting guard of ``train_fgsm.py``).
@@ -55,25 +57,28 @@ class FastAT(AdversarialMethod):
     }
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
+        super().setup(model, ctx)
         if self.alpha is None:
             self.alpha: float = 1.25 * self.eps
-        self._attack = self.build_attack("fgsm-rs", eps=self.eps, alpha=self.alpha)
+        self._attack = self.build_attack(
+            "fgsm-rs", eps=self.eps, alpha=self.alpha, loss=self.attack_loss()
+        )
         self._probe: tuple[Tensor, Tensor] | None = None
         self._prev_acc: float | None = None
         self._prev_weights: dict[str, Tensor] | None = None
 
     def on_epoch_start(self, epoch: int, ctx: TrainContext) -> None:
+        super().on_epoch_start(epoch, ctx)
         self._probe = None
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         if self.early_stop and self._probe is None:
             self._probe = (x.detach().clone(), y.detach().clone())
             self._start_weights = copy.deepcopy(model.state_dict())
-        x_adv = to_channels(self.generate(self._attack, model, x, y), x)
-        logits = model(x_adv)
-        return StepOutput(F.cross_entropy(logits.float(), y), logits.detach())
+        return self.adversarial_loss(model, x, y, ctx)
 
     def on_epoch_end(self, epoch: int, ctx: TrainContext, model: nn.Module) -> None:
+        super().on_epoch_end(epoch, ctx, model)
         if not self.early_stop or self._probe is None:
             return
         x, y = self._probe
@@ -90,25 +95,38 @@ class FastAT(AdversarialMethod):
         self._prev_acc = acc
 
     def state_dict(self) -> dict[str, Any]:
-        return {"prev_acc": self._prev_acc, "stop_training": self.stop_training}
+        return {
+            **super().state_dict(),
+            "prev_acc": self._prev_acc,
+            "stop_training": self.stop_training,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self._prev_acc = state.get("prev_acc")
         self.stop_training = bool(state.get("stop_training", False))
 
 
 class MART(AdversarialMethod):
-    """Wang et al. 2020 (MART): misclassification-aware adversarial risk.
+    """Wang et al. 2020 (MART, eq. 6): misclassification-aware adversarial risk.
 
-    x' = PGD on CE from x + 0.001 N(0, 1) with BN in eval mode (the MART code). With p = softmax:
+    x' = PGD on the attack objective (CE) from x + 0.001 N(0, 1) with BN in eval mode (the MART
+    code). With p = softmax:
 
-        L = CE(f(x'), y) - mean log(1.0001 - max_{k != y} p_k(x'))                (boosted CE)
-            + beta * (1/B) sum_i KL(p(x_i) || p(x'_i)) * (1 - p_y(x_i))
+        L = mean_i BCE(f(x'_i), y_i)                                   (objective "mart-bce")
+            + beta * reduce_i KL(p(x_i) || p(x'_i)) * (1 - p_y(x_i))   (robust_objective "mart-kl")
 
-    Clean probabilities are not detached (as in the reference). ``beta`` = 6.
+    BCE = CE - log(1.0001 - max_{k != y} p_k(x')). Clean probabilities are not detached (as in
+    the reference); the robust objective gets them as ``logits_clean``. ``beta`` = 6,
+    ``reduction`` "batchmean" (of the robust term).
     """
 
     name = "mart"
+    OBJECTIVE_OPTIONS: ClassVar[tuple[str, ...]] = (
+        "objective",
+        "robust_objective",
+        "attack_objective",
+    )
     DEFAULTS: ClassVar[dict[str, Any]] = {
         **COMMON,
         "bn_mode": "eval",
@@ -116,28 +134,33 @@ class MART(AdversarialMethod):
         "alpha": 2 / 255,
         "steps": 10,
         "beta": 6.0,
+        "objective": "mart-bce",
+        "robust_objective": "mart-kl",
+        "reduction": "batchmean",
     }
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
+        super().setup(model, ctx)
         self._attack = self.build_attack(
-            "pgd", eps=self.eps, alpha=self.alpha, steps=self.steps, init="normal", init_std=0.001
+            "pgd",
+            eps=self.eps,
+            alpha=self.alpha,
+            steps=self.steps,
+            init="normal",
+            init_std=0.001,
+            loss=self.attack_loss(),
         )
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         x_adv = to_channels(self.generate(self._attack, model, x, y), x)
         logits_adv = model(x_adv).float()
         logits_nat = model(x).float()
-        p_adv = F.softmax(logits_adv, dim=1)
-        wrong = p_adv.masked_fill(F.one_hot(y, p_adv.shape[1]).bool(), -1.0)
-        bce = (
-            F.cross_entropy(logits_adv, y) - torch.log(1.0001 - wrong.max(1).values + 1e-12).mean()
-        )
-        p_nat = F.softmax(logits_nat, dim=1)
-        kl = (p_nat * (torch.log(p_nat + 1e-12) - F.log_softmax(logits_adv, dim=1))).sum(1)
-        true_p = p_nat.gather(1, y[:, None]).squeeze(1)
-        robust = (kl * (1.0000001 - true_p)).mean()
+        kw = {**step_ctx(x, ctx), "x_adv": x_adv, "logits_clean": logits_nat}
+        bce = self.objective_value("objective", logits_adv, y, "mean", **kw)
+        robust = self.objective_value("robust_objective", logits_adv, y, self.reduction, **kw)
         loss = bce + self.beta * robust
-        return StepOutput(loss, logits_adv.detach(), {"kl": float(robust.detach())})
+        metrics = {"kl": float(robust.detach()), **self.objective_metrics()}
+        return StepOutput(loss, logits_adv.detach(), metrics)
 
 
 def _factory(cls: type[AdversarialMethod]) -> Any:

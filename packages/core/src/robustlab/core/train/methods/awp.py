@@ -16,12 +16,11 @@ import copy
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.train.method import METHODS, StepContext, StepOutput, TrainContext
 from robustlab.core.train.methods.adversarial import MadryAT
-from robustlab.core.train.methods.common import to_channels
+from robustlab.core.train.methods.common import step_ctx, to_channels
 from robustlab.core.train.methods.trades import TRADES
 
 
@@ -68,7 +67,8 @@ class _AWP:
 
 
 class AWPAT(_AWP, MadryAT):
-    """AT-AWP: PGD-10 (step 2/255, BN train mode), gamma 0.01, warm-up 0; proxy loss CE(f(x'), y)."""
+    """AT-AWP: PGD-10 (step 2/255, BN train mode), gamma 0.01, warm-up 0; the proxy maximises and
+    the model minimises the reduced ``objective`` on f(x') (default CE, as Madry-AT's options)."""
 
     name = "awp-at"
     DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -84,10 +84,16 @@ class AWPAT(_AWP, MadryAT):
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         x_adv = to_channels(self.generate(self._attack, model, x, y), x)
+        kw = {**step_ctx(x, ctx), "x_adv": x_adv}
+
+        def objective(net: nn.Module) -> Tensor:
+            return self.objective_value("objective", net(x_adv), y, self.reduction, **kw)
+
         if self._active(ctx):
-            self._perturb(model, lambda net: F.cross_entropy(net(x_adv).float(), y))
+            self._perturb(model, objective)
         logits = model(x_adv)
-        return StepOutput(F.cross_entropy(logits.float(), y), logits.detach())
+        loss = self.objective_value("objective", logits, y, self.reduction, **kw)
+        return StepOutput(loss, logits.detach(), self.objective_metrics())
 
     def after_step(self, model: nn.Module, ctx: StepContext) -> None:
         self._restore(model)
@@ -95,7 +101,8 @@ class AWPAT(_AWP, MadryAT):
 
 class AWPTRADES(_AWP, TRADES):
     """TRADES-AWP: TRADES KL attack (eps 8/255, step 2/255, 10 steps, BN eval), beta 6,
-    gamma 0.005, warm-up 10 epochs; proxy loss = the TRADES loss on the proxy."""
+    gamma 0.005, warm-up 10 epochs; proxy loss = the TRADES loss on the proxy. All TRADES
+    options (objectives, reduction, bn_order) apply to both the proxy and the model loss."""
 
     name = "awp-trades"
     DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -114,9 +121,9 @@ class AWPTRADES(_AWP, TRADES):
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
         x_adv = self.adversarial_batch(model, x, y)
         if self._active(ctx):
-            self._perturb(model, lambda net: self.trades_loss(net, x, x_adv, y)[0])
-        loss, logits, kl = self.trades_loss(model, x, x_adv, y)
-        return StepOutput(loss, logits, {"kl": kl})
+            self._perturb(model, lambda net: self.trades_loss(net, x, x_adv, y, ctx)[0])
+        loss, logits, kl = self.trades_loss(model, x, x_adv, y, ctx)
+        return StepOutput(loss, logits, {"kl": kl, **self.objective_metrics()})
 
     def after_step(self, model: nn.Module, ctx: StepContext) -> None:
         self._restore(model)

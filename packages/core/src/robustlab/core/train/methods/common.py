@@ -1,29 +1,19 @@
-"""Pieces shared by the adversarial-training methods: option handling, attacks, KL terms."""
+"""Pieces shared by the adversarial-training methods: option handling, objectives, attacks."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robustlab.core.train.method import Method, bn_mode, check_options
+from robustlab.core.errors import ConfigError
+from robustlab.core.losses import as_attack_loss, objective_loss
+from robustlab.core.train.method import Method, StepContext, StepOutput, bn_mode, check_options
 
-
-def kl_batchmean(logits_p: Tensor, logits_q: Tensor) -> Tensor:
-    """KL(P || Q) = sum_k P_k (log P_k - log Q_k), summed over classes, averaged over the batch.
-
-    Args:
-        logits_p: (B, K) logits of P (the target, e.g. clean predictions; not detached here).
-        logits_q: (B, K) logits of Q (e.g. adversarial predictions).
-
-    Returns:
-        Scalar tensor (the "batchmean" reduction of TRADES, AWP and LBGAT).
-    """
-    log_p = F.log_softmax(logits_p.float(), dim=1)
-    log_q = F.log_softmax(logits_q.float(), dim=1)
-    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+REDUCTIONS = ("mean", "batchmean", "sum")
 
 
 class AdversarialMethod(Method):
@@ -34,10 +24,17 @@ class AdversarialMethod(Method):
         bn_mode: "eval" or "train": model mode while generating the attack.
         attack_autocast: run the attack under autocast (faster, less faithful; default False).
         val_steps: PGD steps of the robust validation attack (step eps/4, uniform start).
+        objective: The training objective (``robustlab.core.losses``: a name, a dict
+            ``{"name": ..., **options}`` or a callable ``(logits, y, **ctx) -> (B,)``).
+        attack_objective: What the training attack maximises (a name of the attack ``LOSSES``
+            or of ``OBJECTIVES``, a dict, or a callable; it receives the attack's ``**ctx``).
+        reduction: Reduction of the method's adversarial / robust term ("mean", "batchmean",
+            "sum"; see each method).
     """
 
     adversarial = True
     DEFAULTS: ClassVar[dict[str, Any]] = {}
+    OBJECTIVE_OPTIONS: ClassVar[tuple[str, ...]] = ("objective", "attack_objective")
 
     def __init__(self, **opts: Any) -> None:
         check_options(self.name, opts, self.DEFAULTS)
@@ -49,7 +46,12 @@ class AdversarialMethod(Method):
             )
         if not self.eps >= 0:
             raise ValueError(f"{self.name}: eps must be >= 0, got {self.eps}")
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(
+                f"{self.name}: reduction must be one of {REDUCTIONS}, got {self.reduction!r}"
+            )
         self._val_attack: Any = None
+        self.resolve_objectives()
 
     def __getattr__(self, name: str) -> Any:
         """Options are set from ``DEFAULTS`` in ``__init__``; anything else does not exist."""
@@ -61,12 +63,37 @@ class AdversarialMethod(Method):
 
         return ATTACKS.build(name, autocast=bool(self.attack_autocast), **kw)
 
-    def generate(self, attack: Any, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """Run ``attack`` with the model in ``bn_mode``; returns detached x_adv (B, C, H, W)."""
+    def attack_loss(self) -> Any:
+        """The ``loss=`` of the training attack: an attack-loss name or a callable."""
+        fn = self.objective_fn("attack_objective")
+        return fn if isinstance(fn, str) else as_attack_loss(fn)
+
+    def objective_value(
+        self, role: str, logits: Tensor, y: Tensor, reduction: str, **ctx: Any
+    ) -> Tensor:
+        """The objective of option ``role`` on ``logits`` (B, K), reduced with ``reduction``."""
+        return objective_loss(self.objective_fn(role), logits, y, reduction, **ctx)
+
+    def generate(self, attack: Any, model: nn.Module, x: Tensor, y: Tensor, **ctx: Any) -> Tensor:
+        """Run ``attack`` with the model in ``bn_mode``; returns detached x_adv (B, C, H, W).
+
+        ``ctx`` is passed to the attack and from there to its loss (e.g. ``logits_ref``).
+        """
         if self.eps == 0:
             return x.detach()
         with bn_mode(model, self.bn_mode):
-            return attack(model, x, y).detach()
+            return attack(model, x, y, **ctx).detach()
+
+    def adversarial_loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext | None
+    ) -> StepOutput:
+        """x' = ``self._attack`` (built in ``setup``) on the batch, then the reduced objective
+        on f(x'): the step of Madry-AT and Fast-AT. The objective gets ``x_adv`` in its ctx."""
+        x_adv = to_channels(self.generate(self._attack, model, x, y), x)
+        logits = model(x_adv)
+        kw = step_ctx(x, ctx)
+        loss = self.objective_value("objective", logits, y, self.reduction, x_adv=x_adv, **kw)
+        return StepOutput(loss, logits.detach(), self.objective_metrics())
 
     def val_attack(self) -> Any:
         if self._val_attack is None:
@@ -77,7 +104,51 @@ class AdversarialMethod(Method):
         return self._val_attack
 
 
-COMMON = {"bn_mode": "train", "attack_autocast": False, "val_steps": 10}
+COMMON: dict[str, Any] = {
+    "bn_mode": "train",
+    "attack_autocast": False,
+    "val_steps": 10,
+    "objective": "ce",
+    "attack_objective": "ce",
+    "reduction": "mean",
+}
+
+
+def step_ctx(x: Tensor, ctx: StepContext | None) -> dict[str, Any]:
+    """The keyword context every training objective receives: ``x``, ``index``, ``step``."""
+    return {"x": x, "index": getattr(ctx, "index", None), "step": ctx}
+
+
+@contextlib.contextmanager
+def frozen_bn(model: nn.Module, how: str = "running") -> Iterator[None]:
+    """Forward passes inside do not change BatchNorm running statistics.
+
+    Args:
+        how: "running": BN layers in eval mode (normalise with the running statistics);
+            "batch": BN layers keep normalising with the batch statistics, but their running
+            statistics (and counters) are restored afterwards.
+    """
+    if how not in ("running", "batch"):
+        raise ConfigError(f"frozen_bn must be 'running' or 'batch', got {how!r}")
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if how == "running":
+        modes = [m.training for m in bns]
+        for m in bns:
+            m.eval()
+        try:
+            yield
+        finally:
+            for m, was in zip(bns, modes):
+                m.train(was)
+        return
+    saved = [{k: b.clone() for k, b in m.named_buffers(recurse=False)} for m in bns]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, buffers in zip(bns, saved):
+                for k, b in m.named_buffers(recurse=False):
+                    b.copy_(buffers[k])
 
 
 def to_channels(x: Tensor, like: Tensor) -> Tensor:

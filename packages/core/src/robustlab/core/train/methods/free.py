@@ -4,8 +4,12 @@ Each minibatch is replayed ``m`` times; every replay takes one optimiser step an
 backward pass, one signed step of size ``eps`` on a perturbation delta that persists across
 replays *and* minibatches (it is only cropped to the batch size):
 
-    L = CE(f(x + delta), y);  theta <- opt step;  delta <- clip_[-eps, eps](delta + eps sign(dL/ddelta)),
-    then delta is clipped so that x + delta stays in [0, 1].
+    L = reduce objective(f(x + delta), y);  theta <- opt step;
+    delta <- clip_[-eps, eps](delta + step sign(dL/ddelta)), then clipped so x + delta is in [0, 1].
+
+The perturbation ascends the gradient of the training loss itself, so the ``objective`` option
+(default "ce", ``reduction`` "mean") is both the training and the attack objective; Free-AT has
+no separate ``attack_objective``.
 
 BN stays in train mode (reference). The engine calls ``loss`` ``replays`` times per batch; the
 learning-rate schedule counts every replay as a step (locuslab ``train_free.py``).
@@ -16,18 +20,24 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.train.method import METHODS, StepContext, StepOutput, TrainContext
-from robustlab.core.train.methods.common import COMMON, AdversarialMethod
+from robustlab.core.train.methods.common import COMMON, AdversarialMethod, step_ctx
 
 
 class FreeAT(AdversarialMethod):
-    """Free adversarial training; options ``eps`` (8/255), ``m`` replays (8), ``step`` (eps)."""
+    """Free adversarial training; options ``eps`` (8/255), ``m`` replays (8), ``step`` (eps),
+    ``objective`` ("ce"), ``reduction`` ("mean")."""
 
     name = "free-at"
-    DEFAULTS: ClassVar[dict[str, Any]] = {**COMMON, "eps": 8 / 255, "m": 8, "step": None}
+    OBJECTIVE_OPTIONS: ClassVar[tuple[str, ...]] = ("objective",)
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        **{k: v for k, v in COMMON.items() if k != "attack_objective"},
+        "eps": 8 / 255,
+        "m": 8,
+        "step": None,
+    }
 
     def __init__(self, **opts: Any) -> None:
         super().__init__(**opts)
@@ -38,6 +48,7 @@ class FreeAT(AdversarialMethod):
         self._x: Tensor | None = None
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
+        super().setup(model, ctx)
         if self.step is None:
             self.step: float = self.eps
         self._device = ctx.device
@@ -50,8 +61,11 @@ class FreeAT(AdversarialMethod):
             self._delta = torch.cat([self._delta, pad])
         self._delta.requires_grad_(True)
         self._x = x
-        logits = model(x + self._delta[: x.shape[0]].to(x.dtype))
-        return StepOutput(F.cross_entropy(logits.float(), y), logits.detach())
+        x_adv = x + self._delta[: x.shape[0]].to(x.dtype)
+        logits = model(x_adv)
+        kw = step_ctx(x, ctx)
+        loss = self.objective_value("objective", logits, y, self.reduction, x_adv=x_adv, **kw)
+        return StepOutput(loss, logits.detach(), self.objective_metrics())
 
     def after_step(self, model: nn.Module, ctx: StepContext) -> None:
         delta, x = self._delta, self._x
@@ -66,9 +80,13 @@ class FreeAT(AdversarialMethod):
         self._x = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {} if self._delta is None else {"delta": self._delta.detach()}
+        out = super().state_dict()
+        if self._delta is not None:
+            out["delta"] = self._delta.detach()
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         if "delta" in state:
             self._delta = state["delta"].to(self._device).clone()
 

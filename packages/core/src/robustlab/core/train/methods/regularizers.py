@@ -13,17 +13,18 @@ Loss-level:
     label-smoothing   Szegedy et al. 2016, smoothing 0.1.
     focal             Lin et al. 2017 (softmax form), FL = -(1 - p_y)^gamma log p_y, gamma = 2.
     label-relaxation  Lienen & Hüllermeier 2021, alpha = 0.1.
-    ols               Zhang et al. 2021, online label smoothing, alpha = 0.5 (see ``OLS``).
+    ols               Zhang et al. 2021, online label smoothing, alpha = 0.5.
+The loss-level ones are ``natural`` training with an objective of ``train.objectives``
+(``Natural(objective=Focal(gamma))``...); their state (OLS's S) is the objective's.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robustlab.core.losses import CrossEntropy, cross_entropy
 from robustlab.core.train.method import (
     METHODS,
     Method,
@@ -32,6 +33,8 @@ from robustlab.core.train.method import (
     TrainContext,
     check_options,
 )
+from robustlab.core.train.methods.natural import Natural
+from robustlab.core.train.objectives import Focal, LabelRelaxation, OnlineLabelSmoothing
 
 
 class _Configured(Method):
@@ -85,7 +88,7 @@ class MultiSampleDropout(_Configured):
         features: Any = model.features
         samples = head.forward_samples(features(x)).float()  # (K, B, C)
         k, b, c = samples.shape
-        loss = F.cross_entropy(samples.reshape(k * b, c), y.repeat(k))
+        loss = cross_entropy(samples.reshape(k * b, c), y.repeat(k))
         return StepOutput(loss, samples.mean(0).detach())
 
 
@@ -105,6 +108,7 @@ class MapDrop(_Configured):
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
         from robustlab.core.models.map_drop import MapDropHook
 
+        super().setup(model, ctx)
         self._ops = [
             h.op
             for m in model.modules()
@@ -143,98 +147,36 @@ class DisoutMethod(MapDrop):
     }
 
 
-class LabelSmoothing(_Configured):
-    """CE against (1 - s) one-hot + s / K uniform."""
+def _natural_with(name: str, make: Any, defaults: dict[str, Any], doc: str) -> None:
+    """Register ``name`` as natural training with the objective ``make(**options)``."""
 
-    name = "label-smoothing"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"smoothing": 0.1}
+    def build(**opts: Any) -> Natural:
+        check_options(name, opts, defaults)
+        return Natural(name=name, objective=make(**{**defaults, **opts}))
 
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        logits = model(x).float()
-        return StepOutput(
-            F.cross_entropy(logits, y, label_smoothing=float(self.smoothing)), logits.detach()
-        )
+    build.__doc__ = doc
+    METHODS.register(name, build)
 
 
-class Focal(_Configured):
-    """Focal loss: mean_i -(1 - p_{i,y})^gamma log p_{i,y}."""
-
-    name = "focal"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"gamma": 2.0}
-
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        logits = model(x).float()
-        logp_y = F.log_softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
-        loss = (-((1 - logp_y.exp()) ** float(self.gamma)) * logp_y).mean()
-        return StepOutput(loss, logits.detach())
-
-
-class LabelRelaxation(_Configured):
-    """Label relaxation: zero loss once p_y >= 1 - alpha, else KL(q || p) to the projection q of p
-    onto the credal set {q : q_y >= 1 - alpha}: q_y = 1 - alpha, q_k = alpha p_k / (1 - p_y) (q detached)."""
-
-    name = "label-relaxation"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"alpha": 0.1}
-
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        logits = model(x).float()
-        logp = F.log_softmax(logits, dim=1)
-        p = logp.exp()
-        onehot = F.one_hot(y, p.shape[1]).bool()
-        with torch.no_grad():
-            rest = (p.masked_fill(onehot, 0.0).sum(1, keepdim=True)).clamp_min(1e-12)
-            q = torch.where(onehot, torch.full_like(p, 1 - self.alpha), self.alpha * p / rest)
-        kl = (q * (torch.log(q.clamp_min(1e-12)) - logp)).sum(1)
-        inside = p.gather(1, y[:, None]).squeeze(1) >= 1 - self.alpha
-        return StepOutput(torch.where(inside, torch.zeros_like(kl), kl).mean(), logits.detach())
-
-
-class OLS(_Configured):
-    """Online label smoothing: L = alpha CE(z, y) + (1 - alpha) mean_i -sum_k S[k, y_i] log p_ik.
-
-    S (K x K, column c = soft label of class c) starts as (1 - 0.1) on the diagonal and 0.1/(K-1)
-    elsewhere; during an epoch the predicted distributions of correctly classified training
-    examples are accumulated per class, and at the epoch's end each column becomes their mean
-    (a class without correct predictions keeps its column). S is checkpointed for exact resume.
-    """
-
-    name = "ols"
-    DEFAULTS: ClassVar[dict[str, Any]] = {"alpha": 0.5, "smoothing": 0.1}
-
-    def setup(self, model: nn.Module, ctx: TrainContext) -> None:
-        k = ctx.num_classes
-        self.soft = torch.full((k, k), self.smoothing / (k - 1), device=ctx.device)
-        self.soft.fill_diagonal_(1 - self.smoothing)
-        self._sum = torch.zeros_like(self.soft)
-        self._count = torch.zeros(k, device=ctx.device)
-
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        logits = model(x).float()
-        logp = F.log_softmax(logits, dim=1)
-        soft = -(self.soft[:, y].t() * logp).sum(1).mean()
-        loss = self.alpha * F.nll_loss(logp, y) + (1 - self.alpha) * soft
-        with torch.no_grad():
-            p = logp.exp()
-            ok = p.argmax(1) == y
-            self._sum.index_add_(1, y[ok], p[ok].t())
-            self._count.index_add_(0, y[ok], torch.ones_like(y[ok], dtype=self._count.dtype))
-        return StepOutput(loss, logits.detach())
-
-    def on_epoch_end(self, epoch: int, ctx: TrainContext, model: nn.Module) -> None:
-        seen = self._count > 0
-        self.soft[:, seen] = self._sum[:, seen] / self._count[seen]
-        self._sum.zero_()
-        self._count.zero_()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"soft": self.soft, "sum": self._sum, "count": self._count}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        dev = self.soft.device
-        self.soft, self._sum, self._count = (
-            state[k].to(dev).clone() for k in ("soft", "sum", "count")
-        )
-
+_natural_with(
+    "label-smoothing",
+    lambda smoothing: CrossEntropy(label_smoothing=smoothing),
+    {"smoothing": 0.1},
+    "CE against (1 - s) one-hot + s / K uniform (``smoothing`` s = 0.1).",
+)
+_natural_with("focal", Focal, {"gamma": 2.0}, "Focal loss: mean -(1 - p_y)^gamma log p_y.")
+_natural_with(
+    "label-relaxation",
+    LabelRelaxation,
+    {"alpha": 0.1},
+    "Label relaxation: KL to the projection onto {q : q_y >= 1 - alpha}, 0 inside.",
+)
+_natural_with(
+    "ols",
+    OnlineLabelSmoothing,
+    {"alpha": 0.5, "smoothing": 0.1},
+    "Online label smoothing: CE against alpha onehot(y) + (1 - alpha) S[y], S learnt per epoch.",
+)
 
 for _cls in (
     Dropout,
@@ -242,9 +184,5 @@ for _cls in (
     MultiSampleDropout,
     DropBlockMethod,
     DisoutMethod,
-    LabelSmoothing,
-    Focal,
-    LabelRelaxation,
-    OLS,
 ):
     METHODS.register(_cls.name, _cls)
