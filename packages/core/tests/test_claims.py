@@ -217,3 +217,86 @@ def test_vectors_that_disagree_with_the_metric_are_not_paired(tmp_path: Path) ->
     c = Claim("c", "x", "1", (Comparison(("1", "PGD", "Ours"), ">", ("1", "PGD", "CE")),))
     d = build_tables([table((c,))], runs)[0].claims[0].details[0]
     assert d.test is not None and "unpaired" in d.test.test
+
+
+# ------------------------------------------------------------- seeds and AutoAttack wiring
+
+
+def test_seeded_runs_children_and_aggregate() -> None:
+    from robustlab.core.repro.seeds import aggregate, child_spec, seed_id
+    from robustlab.core.repro.spec import RunSpec
+    from robustlab.core.train import TrainConfig
+
+    cfg = TrainConfig(dataset="fashion-mnist", model="lenet5", method="natural", epochs=1)
+    plain = RunSpec("mdl", (cfg,), "pgd20", 100)
+    seeded = RunSpec("mdl", (cfg,), "pgd20", 100, seeds=(0, 1, 2))
+    assert "seeds" not in plain.to_dict() and seeded.to_dict()["seeds"] == [0, 1, 2]
+    child = child_spec(seeded, 2)
+    assert child.id == seed_id("mdl", 2) == "mdl+seed2" and child.seeds == ()
+    assert child.train[0].seed == 2
+    agg = aggregate(
+        {
+            0: {"clean_acc": 82.0, "n_eval": 100},
+            1: {"clean_acc": 82.2, "n_eval": 100},
+            2: {"clean_acc": 81.8, "n_eval": 100, "only_here": 1.0},
+        }
+    )
+    assert agg["clean_acc"] == pytest.approx(82.0) and agg["std/clean_acc"] == pytest.approx(0.2)
+    assert agg["n_seeds"] == 3 and "only_here" not in agg and "std/n_eval" not in agg
+    with pytest.raises(ValueError, match="distinct"):
+        RunSpec("x", (cfg,), None, 10, seeds=(1, 1))
+
+
+def test_mark_autoattack_and_budgets() -> None:
+    from robustlab.core.repro.autoattack import budgets, mark_autoattack
+    from robustlab.core.repro.spec import RunSpec
+    from robustlab.core.train import TrainConfig
+
+    cfg = TrainConfig(dataset="fashion-mnist", model="lenet5", method="natural", epochs=1)
+    runs = {r: RunSpec(r, (cfg,), "pgd20", 10) for r in ("pc", "ce", "clean-only")}
+    t = TableSpec(
+        "1",
+        "t",
+        (
+            Cell("1", "PGD", "Ours", "pc", "acc/PGD", 1.0),
+            Cell("1", "Clean", "X", "clean-only", "clean_acc", 1.0, kind="clean"),
+        ),
+    )
+    marked = mark_autoattack([t], runs)
+    assert marked["pc"].autoattack and not marked["ce"].autoattack
+    assert not marked["clean-only"].autoattack
+    attacks = [
+        {"label": "a", "attack": "pgd", "kwargs": {"eps": "0.1"}},
+        {"label": "b", "attack": "fgsm", "kwargs": {"eps": 0.1}},
+        {"label": "c", "attack": "pgd-l2", "kwargs": {"eps": 0.5}},
+        {"label": "d", "attack": "cw-l2", "kwargs": {"eps": float("inf")}},
+    ]
+    assert budgets(attacks) == [(0.1, "Linf"), (0.5, "L2")]
+
+
+def test_seeded_cells_use_the_seed_test(tmp_path: Path) -> None:
+    def seeded(values: list[float]) -> dict[str, Any]:
+        per = {str(i): {"clean_acc": v, "n_eval": 1000.0} for i, v in enumerate(values)}
+        mean = sum(values) / len(values)
+        return {
+            "status": "done",
+            "metrics": {"clean_acc": mean, "n_eval": 1000.0},
+            "checks": {},
+            "seed_metrics": per,
+            "eval_dirs": [tmp_path / "s0", tmp_path / "s1", tmp_path / "s2"],
+            "summary": {"eval_dataset": "x"},
+        }
+
+    cells = (
+        Cell("3", "Clean", "MDL", "mdl", "clean_acc", 82.1, kind="clean"),
+        Cell("3", "Clean", "CE", "ce", "clean_acc", 81.2, kind="clean"),
+    )
+    c = Claim("mdl", "MDL highest", "3", (Comparison(cells[0].ref, ">", cells[1].ref),))
+    runs = {"mdl": seeded([82.0, 82.2, 81.8]), "ce": seeded([81.9, 80.5, 81.5])}
+    res = build_tables([TableSpec("3", "t", cells, (c,))], runs, profile="fmnist")[0]
+    d = res.claims[0].details[0]
+    assert d.test is not None and d.test.test == "paired t (3 seeds)"
+    assert res.claims[0].verdict == "inconclusive" and res.claims[0].aa_verdict is None
+    assert res.cells[0].std == pytest.approx(0.2)
+    lo, hi = res.cells[0].interval or (0.0, 0.0)
+    assert lo < 82.0 < hi and hi - lo < 3.0  # pooled over 3 x 1000 images
