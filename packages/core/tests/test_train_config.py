@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from robustlab.core.errors import ConfigError
 from robustlab.core.train import METHODS, TrainConfig
-from robustlab.core.train.schedules import build_schedule, ctr_warmup_factors
+from robustlab.core.train.schedules import WARMUPS, build_schedule
 
 
 def test_roundtrip_and_int_to_float() -> None:
@@ -87,17 +85,17 @@ def test_lbgat_schedule() -> None:
     assert s(90, 0) == pytest.approx(0.001)
 
 
-def test_ctr_warmup_eq29() -> None:
-    k = ctr_warmup_factors(50)  # I = 5
-    assert len(k) == 5 and k[0] == 0.001
-    for i in range(1, 5):  # kappa_{i+1} = kappa_i (1 - i/I) + i/I
-        assert k[i] == pytest.approx(k[i - 1] * (1 - i / 5) + i / 5)
-    s = build_schedule("multistep", 0.1, 50, 4, warmup="ctr", milestones=[2 / 3, 5 / 6])
-    assert s(0, 3) == pytest.approx(0.1 * 0.001)
-    assert s(2, 0) == pytest.approx(0.1 * k[2])
-    assert s(5, 0) == pytest.approx(0.1)  # epoch I+1 (1-based 6): factor 1
-    assert s(33, 0) == pytest.approx(0.01)
-    assert math.isclose(ctr_warmup_factors(5)[0], 0.001) and len(ctr_warmup_factors(5)) == 1
+def test_warmup_registry() -> None:
+    if "test/half-first" not in WARMUPS:  # a toy warm-up: half the lr in epoch 0
+        WARMUPS.register("test/half-first", lambda epochs, n: lambda e, i: 0.5 if e == 0 else 1.0)
+    s = build_schedule("constant", 0.2, 5, 4, warmup="test/half-first")
+    assert s(0, 3) == 0.1 and s(1, 0) == 0.2
+    assert build_schedule("constant", 0.2, 5, 4, warmup="none")(0, 0) == 0.2
+    with pytest.raises(ConfigError, match=r"unknown warmup 'ctr'.*Valid warmup names"):
+        build_schedule("constant", 0.1, 10, 10, warmup="ctr")
+    with pytest.raises(ConfigError, match="warmup"):
+        TrainConfig(warmup="nope")
+    assert TrainConfig(warmup="test/half-first").warmup == "test/half-first"
 
 
 @pytest.mark.parametrize(

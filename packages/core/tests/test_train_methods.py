@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from robustlab.core.losses import kl_div
 from robustlab.core.train import METHODS, StepContext, TrainConfig, TrainContext, train
-from robustlab.core.train.methods.common import kl_batchmean
 
 CORE_METHODS = [n for n in METHODS.names() if "/" not in n]
 ADV_OPTS = {"eps": 0.1, "alpha": 0.05, "steps": 2}
@@ -157,11 +157,11 @@ def test_fast_at_alpha_default() -> None:
     assert METHODS.build("lbgat").bn_mode == "eval" and METHODS.build("awp-at").bn_mode == "train"
 
 
-def test_kl_batchmean_matches_torch() -> None:
+def test_kl_div_batchmean_matches_torch() -> None:
     torch.manual_seed(0)
     p, q = torch.randn(5, 7), torch.randn(5, 7)
     ref = F.kl_div(F.log_softmax(q, 1), F.softmax(p, 1), reduction="batchmean")
-    assert kl_batchmean(p, q) == pytest.approx(float(ref), rel=1e-5)
+    assert kl_div(p, q) == pytest.approx(float(ref), rel=1e-5)
 
 
 def test_loss_level_regularisers() -> None:
@@ -199,19 +199,26 @@ def test_ols_soft_labels_update() -> None:
     tctx, sctx = _ctx(model)
     tctx.num_classes = 3
     method.setup(model, tctx)
-    assert torch.allclose(method.soft.sum(0), torch.ones(3))
+    ols = method.objective_fn("objective")
+    assert torch.allclose(ols.soft.sum(1), torch.ones(3))
     logits = torch.tensor([[3.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     y = torch.tensor([0, 0, 1])  # third example is wrong: not accumulated
-    method.loss(model, logits, y, sctx)
+    out = method.loss(model, logits, y, sctx)
+    # epoch 1: target = 0.5 onehot + 0.5 [0.9, 0.05, 0.05] (row of the label)
+    t = torch.tensor([[0.95, 0.025, 0.025], [0.95, 0.025, 0.025], [0.025, 0.95, 0.025]])
+    expected = -(t * F.log_softmax(logits, 1)).sum(1).mean()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     method.on_epoch_end(0, tctx, model)
     p = F.softmax(logits, 1)
-    torch.testing.assert_close(method.soft[:, 0], (p[0] + p[1]) / 2)
-    assert method.soft[1, 1] == pytest.approx(0.9)  # class 1 had no correct prediction: unchanged
+    torch.testing.assert_close(ols.soft[0], (p[0] + p[1]) / 2)
+    assert ols.soft[1, 1] == pytest.approx(0.9)  # class 1 had no correct prediction: unchanged
     state = method.state_dict()
+    assert set(state) == {"objective.objective.soft", "objective.objective.sums",
+                          "objective.objective.counts"}  # fmt: skip
     other = METHODS.build("ols")
     other.setup(model, tctx)
     other.load_state_dict(state)
-    torch.testing.assert_close(other.soft, method.soft)
+    torch.testing.assert_close(other.objective_fn("objective").soft, ols.soft)
 
 
 def test_msd_uses_k_samples(tmp_path: Path) -> None:

@@ -112,23 +112,48 @@ def test_ctr_trainer_with_gamma_zero_is_the_baseline(tmp_path, base: str, opts: 
     ref = _run(tmp_path, "ref", base, opts)
     zero = _run(tmp_path, "zero", f"ctr/{base}", {**opts, "gamma": 0.0})
     two = _run(tmp_path, "two", f"ctr/{base}", {**opts, "gamma": 2.0})
-    assert all(torch.allclose(ref[k], zero[k], atol=1e-6) for k in ref)
+    assert all(torch.equal(ref[k], zero[k]) for k in ref)  # bit-identical
     assert any(not torch.allclose(ref[k], two[k], atol=1e-4) for k in ref)
 
 
-def test_ctr_trainers_subclass_the_core_methods() -> None:
+def test_ctr_trainers_are_the_core_methods_with_ctr_objectives() -> None:
     from robustlab.core.train.methods import adversarial, free, trades
+    from robustlab.ctr.losses import SCE, SKL
 
-    assert isinstance(METHODS.build("ctr/madry-at"), adversarial.MadryAT)
-    assert isinstance(METHODS.build("ctr/fast-at"), adversarial.FastAT)
-    assert isinstance(METHODS.build("ctr/free-at"), free.FreeAT)
-    assert isinstance(METHODS.build("ctr/trades", gamma=3.0), trades.TRADES)
-    assert isinstance(METHODS.build("ctr/trades", gamma=3.0), ctr_at.CTRMixin)
+    for name, cls in [("ctr/madry-at", adversarial.MadryAT), ("ctr/fast-at", adversarial.FastAT),
+                      ("ctr/free-at", free.FreeAT), ("ctr/trades", trades.TRADES)]:  # fmt: skip
+        method = METHODS.build(name, gamma=3.0)
+        assert type(method) is cls and method.name == name
+        assert method.options()["gamma"] == 3.0
+        assert isinstance(method.objective_fn("objective"), SCE)
+    assert isinstance(METHODS.build("ctr/trades").objective_fn("robust_objective"), SKL)
+    assert set(ctr_at.CTR_AT_METHODS) <= set(METHODS.names())
 
 
-def test_ctr_trainer_rejects_negative_gamma() -> None:
+def test_ctr_trainer_rejects_negative_gamma_and_objectives() -> None:
+    from robustlab.core.errors import ConfigError
+
     with pytest.raises(ValueError, match="gamma"):
         METHODS.build("ctr/madry-at", gamma=-0.5)
+    with pytest.raises(ConfigError, match="fixes"):
+        METHODS.build("ctr/trades", objective="ce")
+
+
+def test_eq29_warmup_is_registered_by_ctr() -> None:
+    from robustlab.core.train.schedules import WARMUPS, build_schedule
+
+    assert "ctr/eq29" in WARMUPS.names()
+    k = ctr_trainer.ctr_warmup_factors(50)  # I = 5
+    assert len(k) == 5 and k[0] == 0.001
+    for i in range(1, 5):  # kappa_{i+1} = kappa_i (1 - i/I) + i/I
+        assert k[i] == pytest.approx(k[i - 1] * (1 - i / 5) + i / 5)
+    s = build_schedule("multistep", 0.1, 50, 4, warmup="ctr/eq29", milestones=[2 / 3, 5 / 6])
+    assert s(0, 3) == pytest.approx(0.1 * 0.001)
+    assert s(2, 0) == pytest.approx(0.1 * k[2])
+    assert s(5, 0) == pytest.approx(0.1)  # epoch I+1 (1-based 6): factor 1
+    assert s(33, 0) == pytest.approx(0.01)
+    assert ctr_trainer.ctr_warmup_factors(5) == [0.001]
+    assert TrainConfig(warmup="ctr/eq29").warmup == "ctr/eq29"
 
 
 def test_mdl_method_trains_with_a_multi_sample_head(tmp_path) -> None:
@@ -178,7 +203,10 @@ def test_ols_mdl_resumes_its_soft_labels(tmp_path) -> None:
 
 
 def test_online_label_smoothing_targets() -> None:
-    ols = ctr_trainer.OnlineLabelSmoothing(3, alpha=0.5, smoothing=0.3)
+    from robustlab.core.train.objectives import OnlineLabelSmoothing
+
+    assert ctr_trainer.OnlineLabelSmoothing is OnlineLabelSmoothing  # one class, core's
+    ols = OnlineLabelSmoothing(alpha=0.5, smoothing=0.3, num_classes=3)
     # first epoch: LS targets [0.7, 0.15, 0.15] mixed half with one-hot -> [0.85, 0.075, 0.075]
     t = ols.target(torch.tensor([0]))
     assert t[0].tolist() == pytest.approx([0.85, 0.075, 0.075])

@@ -17,6 +17,8 @@ Decisions on the paper's ambiguities (also listed in the package README):
   for the attack and would not change a sign-gradient step at all.
 * KL is TRADES' ``KL(p(x) || p(x'))``, summed over classes, batch mean ("batchmean").
 * The STD factor is *not* detached: eq. 22a/24a differentiate through it.
+* gamma = 0 is computed as core's CE / KL (``robustlab.core.losses``) exactly: exp(0 * STD) = 1,
+  so the CTR methods with gamma = 0 are bit-identical to the core baselines.
 * The MDL mask (eq. 5) is a selection, computed without gradient; its percentile uses linear
   interpolation between order statistics (``torch.quantile``'s default).
 * The K probability vectors come from one shared backbone forward (one BatchNorm statistics
@@ -33,15 +35,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from robustlab.core.losses import OBJECTIVES, Objective, cross_entropy, kl_div
+
 __all__ = [
     "DIVERSITIES",
+    "SCE",
+    "SKL",
     "MDLTerms",
     "MDLoss",
     "SCEAttackLoss",
     "SKLAttackLoss",
     "check_gamma",
-    "cross_entropy_per_example",
-    "kl_per_example",
     "mdl_mask",
     "pairwise_diversity",
     "sce_loss",
@@ -138,19 +142,6 @@ def std_loss(logits: Tensor, y: Tensor) -> Tensor:
     return _safe_sqrt(var)
 
 
-def cross_entropy_per_example(logits: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    """Per-example CE (B,) in float32; ``label_smoothing`` as in ``F.cross_entropy``."""
-    return F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=label_smoothing)
-
-
-def kl_per_example(logits_adv: Tensor, logits_clean: Tensor) -> Tensor:
-    """TRADES' KL(P || Q) with P = p(x) = softmax(logits_clean), Q = p(x') = softmax(logits_adv),
-    summed over classes: (B,). Gradients flow to both arguments unless the caller detaches."""
-    log_q = F.log_softmax(logits_adv.float(), dim=-1)
-    log_p = F.log_softmax(logits_clean.float(), dim=-1)
-    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
-
-
 def sce_loss(logits: Tensor, y: Tensor, gamma: float, reduction: Reduction = "mean") -> Tensor:
     """SCE loss, eq. 15: ``exp(gamma * STD(f(x))) * CE(f(x), y)``.
 
@@ -164,7 +155,11 @@ def sce_loss(logits: Tensor, y: Tensor, gamma: float, reduction: Reduction = "me
         Scalar or (B,) tensor, >= CE.
     """
     g = check_gamma(gamma)
-    ce = cross_entropy_per_example(logits, y)
+    if g == 0.0:
+        _check_logits(logits, y)
+        _reduce(logits.new_zeros(0), reduction)  # validates the reduction
+        return cross_entropy(logits, y, reduction)
+    ce = cross_entropy(logits, y, "none")
     return _reduce(torch.exp(g * std_loss(logits, y)) * ce, reduction)
 
 
@@ -196,7 +191,11 @@ def skl_loss(
             f"logits_adv {tuple(logits_adv.shape)} and logits_clean "
             f"{tuple(logits_clean.shape)} must have the same shape (B, C)"
         )
-    kl = kl_per_example(logits_adv, logits_clean)
+    if g == 0.0:
+        _check_logits(logits_adv, y, "logits_adv")
+        _reduce(logits_adv.new_zeros(0), reduction)  # validates the reduction
+        return kl_div(logits_clean, logits_adv, "batchmean" if reduction == "mean" else "none")
+    kl = kl_div(logits_clean, logits_adv, "none")
     return _reduce(torch.exp(g * std_loss(logits_adv, y)) * kl, reduction)
 
 
@@ -243,6 +242,67 @@ class SKLAttackLoss:
 
     def __repr__(self) -> str:
         return f"SKLAttackLoss(gamma={self.gamma})"
+
+
+class SCE(Objective):
+    """SCE (eq. 15) as a training objective: per example exp(gamma STD(f(x))) CE(f(x), y).
+
+    Registered as ``ctr/sce`` (option ``gamma``); CTR's ``ctr/madry-at``, ``ctr/fast-at``,
+    ``ctr/free-at`` (eq. 17) and the natural term of ``ctr/trades`` (eq. 18) use it.
+    """
+
+    name = "ctr/sce"
+
+    def __init__(self, gamma: float = 0.0) -> None:
+        self.gamma = check_gamma(gamma)
+
+    def __call__(self, logits: Tensor, y: Tensor, **ctx: object) -> Tensor:
+        return sce_loss(logits, y, self.gamma, reduction="none")
+
+    def loss(self, logits: Tensor, y: Tensor, reduction: str = "mean", **ctx: object) -> Tensor:
+        if reduction in ("mean", "batchmean"):
+            return sce_loss(logits, y, self.gamma)
+        return super().loss(logits, y, reduction, **ctx)
+
+    def __repr__(self) -> str:
+        return f"SCE(gamma={self.gamma})"
+
+
+class SKL(Objective):
+    """SKL (eq. 16) as TRADES' robust term: per example exp(gamma STD(f(x'))) KL(p(x) || p(x')),
+    ``logits`` = f(x'), ``logits_clean`` = f(x) from the context (not detached). ``ctr/skl``."""
+
+    name = "ctr/skl"
+
+    def __init__(self, gamma: float = 0.0) -> None:
+        self.gamma = check_gamma(gamma)
+
+    def _clean(self, ctx: dict[str, object]) -> Tensor:
+        clean = ctx.get("logits_clean")
+        if not isinstance(clean, Tensor):
+            raise ValueError("the SKL objective needs logits_clean (the clean model output)")
+        return clean
+
+    def __call__(self, logits: Tensor, y: Tensor, **ctx: object) -> Tensor:
+        return skl_loss(logits, self._clean(ctx), y, self.gamma, reduction="none")
+
+    def loss(self, logits: Tensor, y: Tensor, reduction: str = "mean", **ctx: object) -> Tensor:
+        if reduction in ("mean", "batchmean"):
+            return skl_loss(logits, self._clean(ctx), y, self.gamma)
+        return super().loss(logits, y, reduction, **ctx)
+
+    def __repr__(self) -> str:
+        return f"SKL(gamma={self.gamma})"
+
+
+def register_objectives() -> None:
+    """Register ``ctr/sce`` and ``ctr/skl`` in core's ``OBJECTIVES`` (idempotent)."""
+    for cls in (SCE, SKL):
+        if cls.name not in OBJECTIVES:
+            OBJECTIVES.register(cls.name, cls)
+
+
+register_objectives()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,17 +436,15 @@ class MDLoss:
         """(K, B, C) -> (B,) mean CE over the K sub-networks."""
         if target is None:
             K, B, C = logits.shape
-            ce = cross_entropy_per_example(
-                logits.reshape(K * B, C), y.repeat(K), self.label_smoothing
-            )
+            ce = cross_entropy(logits.reshape(K * B, C), y.repeat(K), "none", self.label_smoothing)
             return ce.view(K, B).mean(dim=0)
         if target.shape != logits.shape[1:]:
             raise ValueError(
                 f"target must be a (B, C) distribution of shape {tuple(logits.shape[1:])}, "
                 f"got {tuple(target.shape)}"
             )
-        logp = F.log_softmax(logits.float(), dim=-1)
-        return -(target.float().unsqueeze(0) * logp).sum(dim=-1).mean(dim=0)
+        soft = target.float().unsqueeze(0).expand(logits.shape)
+        return cross_entropy(logits, soft, "none").mean(dim=0)
 
     def terms(self, logits: Tensor, y: Tensor, target: Tensor | None = None) -> MDLTerms:
         """The per-example CE term, diversity and mask (see :class:`MDLTerms`)."""

@@ -19,82 +19,48 @@ head and the loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.errors import ConfigError
 from robustlab.core.train import (
     METHODS,
+    WARMUPS,
     Method,
     StepContext,
     StepOutput,
     TrainContext,
     check_options,
 )
+from robustlab.core.train.objectives import OnlineLabelSmoothing
 from robustlab.ctr.losses import MDLoss
 
-__all__ = ["MDLMethod", "OnlineLabelSmoothing"]
+__all__ = ["MDLMethod", "OnlineLabelSmoothing", "ctr_warmup_factors", "eq29_warmup"]
 
 DROPS = ("dropout", "dropconnect")
 
 
-class OnlineLabelSmoothing:
-    """Class-wise soft targets of online label smoothing (Zhang et al., IEEE TIP 2021).
+def ctr_warmup_factors(epochs: int) -> list[float]:
+    """kappa_1..kappa_I of CTR eq. 29 for a run of ``epochs`` epochs (I = round(epochs/10) >= 1):
+    kappa_1 = 0.001, kappa_{i+1} = kappa_i (1 - i/I) + i/I (so kappa_{I+1} = 1).
 
-    During epoch t the soft target of class c is the mean predicted distribution of the training
-    examples of class c that were classified correctly in epoch t-1 (the first epoch uses label
-    smoothing with ``smoothing``). The CE target is ``alpha * onehot(y) + (1 - alpha) * S[y]``,
-    which makes the CE ``alpha * CE_hard + (1 - alpha) * CE_soft`` as in the OLS paper.
-
-    Args:
-        num_classes: C.
-        alpha: Weight of the hard label in [0, 1] (0.5 in the OLS paper).
-        smoothing: Label smoothing of the first epoch's soft targets, in [0, 1).
+    Returns:
+        List of length I; epoch i (1-based) <= I uses entry i-1, later epochs use 1.
     """
+    n_warm = max(1, round(epochs / 10))
+    kappa = [0.001]
+    for i in range(1, n_warm):
+        kappa.append(kappa[-1] * (1 - i / n_warm) + i / n_warm)
+    return kappa
 
-    def __init__(self, num_classes: int, alpha: float = 0.5, smoothing: float = 0.1) -> None:
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"ols_alpha must be in [0, 1], got {alpha!r}")
-        if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"ols smoothing must be in [0, 1), got {smoothing!r}")
-        C = int(num_classes)
-        self.alpha = float(alpha)
-        off = smoothing / (C - 1)
-        self.soft = torch.full((C, C), off) + torch.eye(C) * (1.0 - smoothing - off)
-        self.sums = torch.zeros(C, C)
-        self.counts = torch.zeros(C)
 
-    def target(self, y: Tensor) -> Tensor:
-        """(B, C) CE target for labels ``y`` (B,)."""
-        soft = self.soft.to(y.device)[y]
-        hard = F.one_hot(y, soft.shape[1]).to(soft.dtype)
-        return self.alpha * hard + (1.0 - self.alpha) * soft
-
-    @torch.no_grad()
-    def update(self, probs: Tensor, y: Tensor) -> None:
-        """Accumulate the predicted distributions ``probs`` (B, C) of correct examples."""
-        correct = probs.argmax(dim=1) == y
-        p, yc = probs[correct].float().cpu(), y[correct].cpu()
-        self.sums.index_add_(0, yc, p)
-        self.counts.index_add_(0, yc, torch.ones_like(yc, dtype=torch.float32))
-
-    def next_epoch(self) -> None:
-        """Replace the soft targets by the past epoch's means (classes never correct keep theirs)."""
-        seen = self.counts > 0
-        self.soft[seen] = self.sums[seen] / self.counts[seen, None]
-        self.sums.zero_()
-        self.counts.zero_()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"soft": self.soft.clone(), "sums": self.sums.clone(), "counts": self.counts.clone()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.soft = state["soft"].clone().float()
-        self.sums = state["sums"].clone().float()
-        self.counts = state["counts"].clone().float()
+def eq29_warmup(epochs: int, steps_per_epoch: int) -> Callable[[int, int], float]:
+    """The learning-rate factor of CTR eq. 29 per (epoch, iteration): kappa_e in the first I
+    epochs, 1 after. Registered in core's ``WARMUPS`` as ``ctr/eq29``."""
+    kappa = ctr_warmup_factors(epochs)
+    return lambda epoch, it: kappa[epoch] if epoch < len(kappa) else 1.0
 
 
 class MDLMethod(Method):
@@ -109,7 +75,9 @@ class MDLMethod(Method):
         diversity: "cosine" (MDL) or "pearson" (MDL-PCC).
         drop: "dropout" or "dropconnect" (Table 2's DC+MDL).
         label_smoothing: LS of the CE term (Table 2's LS+MDL), in [0, 1).
-        ols: Online label smoothing targets for the CE term (Table 2's OLS+MDL).
+        ols: Online label smoothing targets for the CE term (Table 2's OLS+MDL): core's
+            ``OnlineLabelSmoothing`` (rows updated at each epoch's end from the mean of the K
+            sub-networks' predictions of correctly classified examples).
         ols_alpha: OLS hard-label weight.
     """
 
@@ -157,10 +125,10 @@ class MDLMethod(Method):
                 f"head='msd', head_opts={{'k': {self.K}}} (the method's model_overrides do this)"
             )
         if self.ols:
-            self._ols = OnlineLabelSmoothing(ctx.num_classes, self.ols_alpha)
+            self._ols = OnlineLabelSmoothing(self.ols_alpha, num_classes=ctx.num_classes)
 
-    def on_epoch_start(self, epoch: int, ctx: TrainContext) -> None:
-        if self._ols is not None and epoch > 0:
+    def on_epoch_end(self, epoch: int, ctx: TrainContext, model: nn.Module) -> None:
+        if self._ols is not None:
             self._ols.next_epoch()
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
@@ -223,6 +191,8 @@ def register() -> None:
     _factory("ctr/dc-mdl", {"drop": "dropconnect"}, "DropConnect + MDL (CTR Table 2).")
     _factory("ctr/ls-mdl", {"label_smoothing": 0.1}, "Label smoothing (0.1) + MDL (Table 2).")
     _factory("ctr/ols-mdl", {"ols": True}, "Online label smoothing + MDL (CTR Table 2).")
+    if "ctr/eq29" not in WARMUPS:
+        WARMUPS.register("ctr/eq29", eq29_warmup)
 
 
 register()

@@ -28,13 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robustlab.core.losses import Objective, cross_entropy
+
 __all__ = [
     "GCELoss",
+    "GCEObjective",
     "PCLoss",
+    "PCObjective",
     "check_logits_target",
     "gce_loss",
+    "gce_per_example",
     "logit_constraint_loss",
+    "logit_constraint_per_example",
     "pc_loss",
+    "pc_per_example",
     "pc_true_logit_grad",
 ]
 
@@ -122,6 +129,17 @@ def pc_loss(
     Returns:
         Scalar tensor >= 0; 0 when every example has ``p_y - p_j >= xi`` for all wrong j.
     """
+    return _batch_mean(pc_per_example(logits, target, xi, reduction))
+
+
+def _batch_mean(per_example: Tensor) -> Tensor:
+    return per_example.mean() if per_example.numel() else per_example.sum()
+
+
+def pc_per_example(
+    logits: Tensor, target: Tensor, xi: float = 0.995, reduction: Reduction = "mean"
+) -> Tensor:
+    """Per-example PC hinge (B,) of eq. 6 (divided by K-1 for ``reduction="mean"``)."""
     _check_xi(xi)
     _check_choice("reduction", reduction, ("mean", "sum"))
     K = check_logits_target(logits, target)
@@ -131,7 +149,7 @@ def pc_loss(
     per_example = hinge.sum(dim=1)
     if reduction == "mean":
         per_example = per_example / (K - 1)
-    return per_example.mean() if per_example.numel() else per_example.sum()
+    return per_example
 
 
 def pc_true_logit_grad(logits: Tensor, target: Tensor, xi: float = 0.995) -> Tensor:
@@ -179,6 +197,13 @@ def logit_constraint_loss(
     Returns:
         Scalar tensor >= 0; 0 when no example's true logit exceeds the wrong-class logits.
     """
+    return _batch_mean(logit_constraint_per_example(logits, target, constraint))
+
+
+def logit_constraint_per_example(
+    logits: Tensor, target: Tensor, constraint: Constraint = "soft"
+) -> Tensor:
+    """Per-example logit constraint (B,) of eqs. 15-16 (see :func:`logit_constraint_loss`)."""
     _check_choice("constraint", constraint, ("soft", "hard"))
     K = check_logits_target(logits, target)
     z = _as_float(logits)
@@ -186,12 +211,10 @@ def logit_constraint_loss(
     z_y = z.gather(1, target[:, None])
     z_wrong = z.masked_fill(~wrong, float("-inf"))
     if constraint == "hard":
-        per_example = (z_y.squeeze(1) - z_wrong.amax(dim=1)).clamp_min(0)
-    else:
-        w = z_wrong.softmax(dim=1)
-        gaps = (z_y - z).clamp_min(0) * wrong
-        per_example = (w * gaps).sum(dim=1)
-    return per_example.mean() if per_example.numel() else per_example.sum()
+        return (z_y.squeeze(1) - z_wrong.amax(dim=1)).clamp_min(0)
+    w = z_wrong.softmax(dim=1)
+    gaps = (z_y - z).clamp_min(0) * wrong
+    return (w * gaps).sum(dim=1)
 
 
 def gce_loss(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
@@ -215,17 +238,22 @@ def gce_loss(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
     Returns:
         Scalar tensor <= 0.
     """
+    return _batch_mean(gce_per_example(logits, target, alpha))
+
+
+def gce_per_example(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
+    """Per-example GCE (B,) (see :func:`gce_loss`)."""
     if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"alpha (GCE guiding exponent) must be finite and >= 0; got {alpha!r}")
     K = check_logits_target(logits, target)
     z = _as_float(logits)
     wrong = _wrong_mask(target, K)
-    log_p_y = z.log_softmax(dim=1).gather(1, target[:, None]).squeeze(1)
+    log_p_y = -cross_entropy(z, target, "none")
+    # complement entropy: a softmax over the wrong classes only (true class masked to -inf)
     log_q = z.masked_fill(~wrong, float("-inf")).log_softmax(dim=1)
     q = log_q.exp()
     neg_entropy = (q * log_q.masked_fill(~wrong, 0.0)).sum(dim=1)
-    per_example = (alpha * log_p_y).exp() * neg_entropy / math.log(K)
-    return per_example.mean() if per_example.numel() else per_example.sum()
+    return (alpha * log_p_y).exp() * neg_entropy / math.log(K)
 
 
 class PCLoss(nn.Module):
@@ -297,3 +325,51 @@ class GCELoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
+
+
+class PCObjective(Objective):
+    """:class:`PCLoss` as a core training objective: per example ``PC_i + lam LC_i``; the batch
+    mean is the PCLoss value exactly. Logs the two terms (``pc``, ``lc``) of the last batch.
+
+    Args: those of :class:`PCLoss`.
+    """
+
+    name = "pcloss/pc"
+
+    def __init__(self, **options: object) -> None:
+        self.criterion = PCLoss(**options)  # type: ignore[arg-type]
+        self._metrics: dict[str, float] = {}
+
+    def __call__(self, logits: Tensor, y: Tensor, **ctx: object) -> Tensor:
+        c = self.criterion
+        pc = pc_per_example(logits, y, c.xi, c.reduction)
+        return pc + c.lam * logit_constraint_per_example(logits, y, c.constraint)
+
+    def loss(self, logits: Tensor, y: Tensor, reduction: str = "mean", **ctx: object) -> Tensor:
+        with torch.no_grad():
+            pc, lc = self.criterion.terms(logits, y)
+        self._metrics = {"pc": float(pc), "lc": float(lc)}
+        if reduction in ("mean", "batchmean"):
+            return self.criterion(logits, y)
+        return super().loss(logits, y, reduction, **ctx)
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self._metrics)
+
+    def __repr__(self) -> str:
+        return f"PCObjective({self.criterion.extra_repr()})"
+
+
+class GCEObjective(Objective):
+    """:class:`GCELoss` as a core training objective (per-example GCE; option ``alpha``)."""
+
+    name = "pcloss/gce"
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.criterion = GCELoss(alpha)
+
+    def __call__(self, logits: Tensor, y: Tensor, **ctx: object) -> Tensor:
+        return gce_per_example(logits, y, self.criterion.alpha)
+
+    def __repr__(self) -> str:
+        return f"GCEObjective(alpha={self.criterion.alpha})"

@@ -11,7 +11,9 @@ Registered in ``robustlab.core.train.METHODS`` (build with ``TrainConfig(method=
 ``pcloss/gce-at``         GCE with adversarial training (Table 5 "GCE+AT").
 ========================  ==================================================================
 
-Plain cross-entropy (the CE baseline and the CE warm-up of the PC runs) is core's ``natural``.
+``pcloss/pc`` and ``pcloss/gce`` are core ``natural`` training with the criterion as its objective
+(``PCObjective`` / ``GCEObjective``); plain cross-entropy (the CE baseline and the CE warm-up of
+the PC runs) is core's ``natural`` itself.
 
 Adversarial training (paper, "Combining with adversarial training"): every minibatch of B clean
 images is augmented with its B adversarial copies (ratio 1:1) and the method's loss is taken over
@@ -25,53 +27,39 @@ crafted with core's attacks (CE loss, fp32) with the model in eval mode (``attac
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.attacks import ATTACKS
-from robustlab.core.train import METHODS, Method, StepContext, StepOutput, bn_mode, check_options
+from robustlab.core.losses import ObjectiveSpec, objective_loss
+from robustlab.core.train import METHODS, StepContext, StepOutput, bn_mode, check_options
 from robustlab.core.train.methods.common import to_channels
-from robustlab.pcloss.losses import GCELoss, PCLoss
+from robustlab.core.train.methods.natural import Natural
+from robustlab.pcloss.losses import GCEObjective, PCObjective
 
-__all__ = ["AdversarialLossMethod", "LossMethod", "ce_loss"]
+__all__ = ["AdversarialLossMethod", "LossMethod"]
 
 ATTACK_MODES = ("eval", "train")
 
 
-def ce_loss(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean cross-entropy (paper eq. 2 divided by the batch size), computed in fp32."""
-    return F.cross_entropy(logits.float(), target)
-
-
-class LossMethod(Method):
-    """A method whose step is ``criterion(model(x), y)``: a drop-in replacement of CE.
+class LossMethod(Natural):
+    """Core natural training whose objective is the paper's criterion (``pcloss/pc``, ...).
 
     Args:
         name: Registered method name.
-        criterion: ``(logits (B, K), y (B,)) -> scalar``.
+        criterion: The training objective (an ``Objective``, a per-example callable or an
+            ``OBJECTIVES`` name), reduced with the batch mean.
     """
 
-    def __init__(self, name: str, criterion: Callable[[Tensor, Tensor], Tensor]) -> None:
-        self.name = name
-        self.criterion = criterion
+    def __init__(self, name: str, criterion: ObjectiveSpec) -> None:
+        super().__init__(name=name, objective=criterion)
 
-    def _terms(self, logits: Tensor, y: Tensor) -> dict[str, float]:
-        """Per-term metrics logged by the engine (PC and LC separately for PC-loss methods)."""
-        if isinstance(self.criterion, PCLoss):
-            with torch.no_grad():
-                pc, lc = self.criterion.terms(logits, y)
-            return {"pc": float(pc), "lc": float(lc)}
-        return {}
-
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext) -> StepOutput:
-        """One step: logits of the batch and the criterion. x (B, C, H, W) in [0, 1], y (B,)."""
-        logits = model(x)
-        loss = self.criterion(logits, y)
-        return StepOutput(loss=loss, logits=logits.detach(), metrics=self._terms(logits, y))
+    @property
+    def criterion(self) -> Any:
+        """The resolved objective."""
+        return self.objective_fn("objective")
 
 
 class AdversarialLossMethod(LossMethod):
@@ -79,7 +67,7 @@ class AdversarialLossMethod(LossMethod):
 
     Args:
         name: Registered method name.
-        criterion: Training loss applied to the concatenated (clean, adversarial) batch.
+        criterion: Training objective applied to the concatenated (clean, adversarial) batch.
         attack: "fgsm" (gray datasets) or "pgd" (CIFAR-10), a name in core's ``ATTACKS``.
         eps_range: (low, high): eps ~ U[low, high] drawn once per minibatch, pixel space.
         steps: Attack iterations (1 for FGSM, 5 for the paper's PGD).
@@ -93,7 +81,7 @@ class AdversarialLossMethod(LossMethod):
     def __init__(
         self,
         name: str,
-        criterion: Callable[[Tensor, Tensor], Tensor],
+        criterion: ObjectiveSpec,
         attack: str = "fgsm",
         eps_range: tuple[float, float] = (0.1, 0.3),
         steps: int = 1,
@@ -146,13 +134,14 @@ class AdversarialLossMethod(LossMethod):
         """Loss on ``cat([x, x_adv])``; logits returned for the clean half (training accuracy)."""
         eps = self.draw_eps()
         x_adv = self.craft(model, x, y, eps)
-        logits = model(torch.cat([x, x_adv]))
+        xx = torch.cat([x, x_adv])
+        logits = model(xx)
         yy = torch.cat([y, y])
-        loss = self.criterion(logits, yy)
+        loss = objective_loss(self.criterion, logits, yy, self.reduction, x=xx, step=ctx)
         B = x.shape[0]
         with torch.no_grad():
             adv_acc = (logits[B:].argmax(1) == y).float().mean()
-        metrics = {"eps": eps, "adv_acc": float(adv_acc) * 100, **self._terms(logits, yy)}
+        metrics = {"eps": eps, "adv_acc": float(adv_acc) * 100, **self.objective_metrics()}
         return StepOutput(loss=loss, logits=logits[:B].detach(), metrics=metrics)
 
     def val_attack(self) -> Any:
@@ -162,10 +151,11 @@ class AdversarialLossMethod(LossMethod):
 
     def state_dict(self) -> dict[str, Any]:
         """Generator state and call count, for exact resume."""
-        return {"gen": self._gen.get_state(), "calls": self._calls}
+        return {**super().state_dict(), "gen": self._gen.get_state(), "calls": self._calls}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
+        super().load_state_dict(d)
         self._gen.set_state(d["gen"])
         self._calls = int(d["calls"])
 
@@ -193,32 +183,32 @@ def _split(name: str, opts: dict[str, Any], *groups: dict[str, Any]) -> list[dic
 def pc_method(**opts: Any) -> LossMethod:
     """PC loss + logit constraint; options of :class:`~robustlab.pcloss.losses.PCLoss`."""
     (pc,) = _split("pcloss/pc", opts, _PC_DEFAULTS)
-    return LossMethod("pcloss/pc", PCLoss(**pc))
+    return LossMethod("pcloss/pc", PCObjective(**pc))
 
 
 @METHODS.register("pcloss/gce")
 def gce_method(**opts: Any) -> LossMethod:
     """Guided Complement Entropy; option ``alpha`` (default 0.2)."""
     (gce,) = _split("pcloss/gce", opts, _GCE_DEFAULTS)
-    return LossMethod("pcloss/gce", GCELoss(**gce))
+    return LossMethod("pcloss/gce", GCEObjective(**gce))
 
 
 @METHODS.register("pcloss/ce-at")
 def ce_at_method(**opts: Any) -> AdversarialLossMethod:
     """CE on 1:1 clean:adversarial minibatches; options of :class:`AdversarialLossMethod`."""
     (at,) = _split("pcloss/ce-at", opts, _AT_DEFAULTS)
-    return AdversarialLossMethod("pcloss/ce-at", ce_loss, **at)
+    return AdversarialLossMethod("pcloss/ce-at", "ce", **at)
 
 
 @METHODS.register("pcloss/pc-at")
 def pc_at_method(**opts: Any) -> AdversarialLossMethod:
     """PC + LC on 1:1 clean:adversarial minibatches; PCLoss and adversarial-training options."""
     pc, at = _split("pcloss/pc-at", opts, _PC_DEFAULTS, _AT_DEFAULTS)
-    return AdversarialLossMethod("pcloss/pc-at", PCLoss(**pc), **at)
+    return AdversarialLossMethod("pcloss/pc-at", PCObjective(**pc), **at)
 
 
 @METHODS.register("pcloss/gce-at")
 def gce_at_method(**opts: Any) -> AdversarialLossMethod:
     """GCE on 1:1 clean:adversarial minibatches; ``alpha`` and adversarial-training options."""
     gce, at = _split("pcloss/gce-at", opts, _GCE_DEFAULTS, _AT_DEFAULTS)
-    return AdversarialLossMethod("pcloss/gce-at", GCELoss(**gce), **at)
+    return AdversarialLossMethod("pcloss/gce-at", GCEObjective(**gce), **at)
