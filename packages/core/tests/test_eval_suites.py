@@ -161,3 +161,41 @@ def test_resolve_suite() -> None:
         resolve_suite("nope")
     with pytest.raises(UnknownNameError, match="unknown attack"):
         resolve_suite("fgsm;nope:steps=3")
+
+
+def test_unknown_attack_option_fails_before_any_work() -> None:
+    from robustlab.core.errors import UnknownOptionError
+
+    with pytest.raises(UnknownOptionError, match="unknown option 'stepz' for attack 'pgd'"):
+        resolve_suite("fgsm;pgd:stepz=5")
+
+
+def test_cli_unknown_attack_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from robustlab.core.cli import main
+
+    code = main(
+        [
+            "eval",
+            "--checkpoint",
+            "x.safetensors",
+            "--dataset",
+            "digits-28",
+            "--suite",
+            "pgd:stepz=5",
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "unknown option 'stepz' for attack 'pgd'; valid: alpha, " in err
+    assert "did you mean 'steps'" in err
+
+
+def test_kind_and_norm_come_from_the_attack_class() -> None:
+    assert AttackSpec.parse("cw-l2").norm == "L2" and AttackSpec.parse("simba").norm == "L2"
+    assert AttackSpec.parse("pgd-l2").norm == "L2" and AttackSpec.parse("pgd").norm == "Linf"
+    assert AttackSpec.parse("cw-l2").attack_kind == "optimization"
+    assert AttackSpec.parse("cw-l2").kind == "iterative"
+    assert AttackSpec.parse("autoattack").attack_kind == "ensemble"
+    assert AttackSpec.parse("apgd-ce:steps=1").kind == "single-step"
+    assert AttackSpec.parse("transfer").attack_kind == "transfer"  # class read without a source

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from robustlab.core.errors import UnknownNameError
-from robustlab.core.registry import Registry
+from robustlab.core.errors import UnknownNameError, UnknownOptionError
+from robustlab.core.registry import Registry, accepted_options
 
 
 def test_register_build_and_names() -> None:
@@ -49,3 +49,34 @@ def test_bad_names_rejected(bad: object) -> None:
     reg: Registry = Registry("widget")
     with pytest.raises(ValueError, match="non-empty string"):
         reg.register(bad, 1)  # type: ignore[arg-type]
+
+
+def test_unknown_option_lists_the_factory_options() -> None:
+    reg: Registry = Registry("widget")
+
+    @reg.register("w")
+    def make(size: int = 1, *, colour: str = "red") -> tuple[int, str]:
+        return (size, colour)
+
+    with pytest.raises(UnknownOptionError) as info:
+        reg.build("w", sise=2)
+    assert str(info.value) == (
+        "unknown option 'sise' for widget 'w'; valid: colour, size (did you mean 'size'?)"
+    )
+    assert accepted_options(make) == ("colour", "size")
+
+
+def test_type_errors_inside_a_factory_are_not_rewritten() -> None:
+    reg: Registry = Registry("widget")
+    reg.register("bad", lambda: int(object()))  # type: ignore[call-overload]
+    with pytest.raises(TypeError) as info:
+        reg.build("bad")
+    assert not isinstance(info.value, UnknownOptionError)
+
+
+def test_replaced_restores_the_entry() -> None:
+    reg: Registry = Registry("widget")
+    reg.register("x", 1)
+    with reg.replaced("x", 2) as original:
+        assert original == 1 and reg.get("x") == 2
+    assert reg.get("x") == 1
