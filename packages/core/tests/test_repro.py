@@ -20,11 +20,15 @@ import robustlab.core.train as core_train
 from robustlab.core import plugins
 from robustlab.core.cli import main
 from robustlab.core.eval import AttackSpec, Suite
+from robustlab.core.report import render_report
 from robustlab.core.repro import (
+    PROFILES,
     Cell,
     Claim,
     Comparison,
     Paper,
+    Plan,
+    Profile,
     RunSpec,
     TableSpec,
     default_profile,
@@ -71,21 +75,21 @@ class ToyPaper(Paper):
     authors = "Test Author"
     venue = "robustlab tests"
 
+    profiles = {n: Profile(n, f"{n}: digits, 1 vs 3 epochs, 200 examples") for n in PROFILES}  # noqa: RUF012
+
     def __init__(self, csv_path: Path) -> None:
         self.published = load_published(csv_path)
 
-    def runs(self, profile: str) -> dict[str, RunSpec]:
+    def plan(self, profile: Profile) -> Plan:
         suite = Suite(
             "toy-fgsm",
             [AttackSpec(f"FGSM eps={e}", "fgsm", {"eps": e}) for e in (0.05, 0.1)],
             worst_case=False,
         )
-        return {
+        runs = {
             rid: RunSpec(rid, (train_config(n),), suite, n_eval=200)
             for rid, n in (("e1", 1), ("e3", 3))
         }
-
-    def tables(self, profile: str) -> list[TableSpec]:
         cells = tuple(
             self.cell("T", row, col, run, metric, kind=kind)
             for row, (metric, kind) in ROWS.items()
@@ -97,10 +101,7 @@ class ToyPaper(Paper):
             "T",
             (Comparison(("T", "Clean", "3 epochs"), ">", ("T", "Clean", "1 epoch")),),
         )
-        return [TableSpec("T", "Toy: epochs vs accuracy on digits", cells, (claim,))]
-
-    def describe_profile(self, profile: str) -> str:
-        return f"{profile}: digits, 1 vs 3 epochs, 200 test examples"
+        return Plan([TableSpec("T", "Toy: epochs vs accuracy on digits", cells, (claim,))], runs)
 
 
 class Counter:
@@ -145,7 +146,14 @@ def interrupted(paper: ToyPaper, tmp_path_factory: pytest.TempPathFactory) -> di
     with pytest.MonkeyPatch.context() as mp:
         train = Counter(core_train.train)
         mp.setattr(core_train, "train", train)
-        report = reproduce(paper, profile="quick", device="cpu", runs_dir=runs, progress=False)
+        report = reproduce(
+            paper,
+            profile="quick",
+            device="cpu",
+            runs_dir=runs,
+            progress=False,
+            render=render_report,
+        )
     return {"runs": runs, "after_kill": after_kill, "retrained": run_ids(train), "report": report}
 
 
@@ -205,9 +213,7 @@ def test_corrupt_run_is_detected_and_recomputed(
     train = Counter(core_train.train)
     monkeypatch.setattr(core_train, "train", train)
     with caplog.at_level(logging.WARNING, logger="robustlab"):
-        report = reproduce(
-            paper, profile="quick", device="cpu", runs_dir=runs_copy, progress=False, render=False
-        )
+        report = reproduce(paper, profile="quick", device="cpu", runs_dir=runs_copy, progress=False)
     assert run_ids(train) == ["e1"]
     assert any("e1" in r.getMessage() and "corrupt" in r.getMessage() for r in caplog.records)
     assert len(list((pdir / "_corrupt").iterdir())) == 1
@@ -229,9 +235,7 @@ def test_missing_checkpoint_and_config_change_are_recomputed(
     train = Counter(core_train.train)
     monkeypatch.setattr(core_train, "train", train)
     with caplog.at_level(logging.WARNING, logger="robustlab"):
-        reproduce(
-            paper, profile="quick", device="cpu", runs_dir=runs_copy, progress=False, render=False
-        )
+        reproduce(paper, profile="quick", device="cpu", runs_dir=runs_copy, progress=False)
     assert sorted(run_ids(train)) == ["e1", "e3"]
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "checkpoint" in messages and "config hash" in messages
@@ -248,9 +252,7 @@ def test_corrupt_cell_is_rewritten_without_retraining(
     train = Counter(core_train.train)
     monkeypatch.setattr(core_train, "train", train)
     with caplog.at_level(logging.WARNING, logger="robustlab"):
-        reproduce(
-            paper, profile="quick", device="cpu", runs_dir=runs_copy, progress=False, render=False
-        )
+        reproduce(paper, profile="quick", device="cpu", runs_dir=runs_copy, progress=False)
     assert train.calls == []
     assert "corrupt" in caplog.text
     assert json.loads(cell.read_text())["metric"] == "clean_acc"
