@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from safetensors.torch import load_file
 
 from robustlab.core.errors import ConfigError
 from robustlab.core.train import METHODS, TrainConfig, is_finished, load_run, train
-from robustlab.core.train.methods.regularizers import OLS
+from robustlab.core.train.methods.natural import Natural
 
 BASE = dict(
     dataset="digits-28",
@@ -106,10 +107,12 @@ class _SimulatedCrashError(Exception):
     pass
 
 
-class _CrashingOLS(OLS):
-    """OLS that raises once at a chosen global step (a simulated crash inside an epoch)."""
+class _CrashingOLS(Natural):
+    """Natural training with the stateful OLS objective that raises once at a chosen global step
+    (a simulated crash inside an epoch); its soft-label table must resume exactly."""
 
     name = "test/crashing-ols"
+    DEFAULTS: ClassVar[dict[str, Any]] = {"objective": "ols", "reduction": "mean"}
     crash_at: int | None = None
 
     def before_step(self, model: torch.nn.Module, ctx) -> None:  # type: ignore[no-untyped-def]
@@ -134,7 +137,7 @@ def test_method_state_resumes_exactly(tmp_path: Path) -> None:
     train(config, tmp_path / "crash", device="cpu", progress=False)
     assert_same_run(tmp_path / "ref", tmp_path / "crash")
     state = load_file(str(tmp_path / "crash" / "train_state.safetensors"))
-    assert "method/soft" in state and "optim/0/momentum_buffer" in state
+    assert "method/objective.objective.soft" in state and "optim/0/momentum_buffer" in state
 
 
 def test_finished_run_is_loaded_not_retrained(tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ class LBGAT(AdversarialMethod):
         "reduction": "batchmean",
         "attack_guide_logits": False,
     }
+    objective: Any
+    _kl: float | None = None
 
     def resolve_objectives(self) -> None:
         spec = self.objective
@@ -108,7 +110,7 @@ class LBGAT(AdversarialMethod):
         logits_adv = model(x_adv).float()
         logits_nat = model(x).float()
         logits_guide = self.guide(x).float()
-        self._kl: float | None = None
+        self._kl = None
         fn = self.objective_fn("objective")
         loss = fn(logits_guide, logits_adv, logits_nat, y, x_adv=x_adv, **step_ctx(x, ctx))
         metrics = {"guide_acc": float((logits_guide.argmax(1) == y).float().mean()) * 100}

@@ -26,6 +26,8 @@ class Natural(Method):
     name = "natural"
     OBJECTIVE_OPTIONS: ClassVar[tuple[str, ...]] = ("objective",)
     DEFAULTS: ClassVar[dict[str, Any]] = {"objective": "ce", "reduction": "mean"}
+    objective: Any
+    reduction: str
 
     def __init__(self, name: str | None = None, **opts: Any) -> None:
         if name is not None:
