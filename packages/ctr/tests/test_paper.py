@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import time
 from importlib import resources
 from pathlib import Path
@@ -11,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from robustlab.core.plugins import get_paper
-from robustlab.core.repro import check_paper
+from robustlab.core.report import render_report
+from robustlab.core.repro import Preset, check_paper
 from robustlab.ctr import defaults, tables
 from robustlab.ctr.paper import PAPER, CTRPaper
 
 SHARED_CSV = Path("/work/shared/tables/ctr.csv")
+CSV = "data/ctr.csv"
 
 
 def test_published_csv_loads_all_cells() -> None:
-    cells = tables.published()
+    cells = PAPER.published
     assert len(cells) == 1251
     assert {c.table for c in cells} == {str(i) for i in range(1, 10)}
     by_ref = {c.ref: c for c in cells}
@@ -30,12 +31,12 @@ def test_published_csv_loads_all_cells() -> None:
 
 @pytest.mark.skipif(not SHARED_CSV.exists(), reason="shared transcription not on this machine")
 def test_package_data_is_a_verbatim_copy_of_the_transcription() -> None:
-    shipped = resources.files("robustlab.ctr").joinpath(tables.CSV).read_bytes()
+    shipped = resources.files("robustlab.ctr").joinpath(CSV).read_bytes()
     assert shipped == SHARED_CSV.read_bytes()
 
 
 def _csv_values() -> dict[tuple[str, str, str], str]:
-    text = resources.files("robustlab.ctr").joinpath(tables.CSV).read_text(encoding="utf-8")
+    text = resources.files("robustlab.ctr").joinpath(CSV).read_text(encoding="utf-8")
     return {
         (r["table"], r["row"], r["column"]): r["value"] for r in csv.DictReader(text.splitlines())
     }
@@ -113,26 +114,43 @@ def test_entry_point_finds_the_paper() -> None:
 def test_at_rows_parse_and_dash_epochs_are_inferred() -> None:
     assert tables.parse_at_row("TRADES w/ CTR beta=6 gamma=1") == ("trades", 1.0, 6.0, "200")
     assert tables.parse_at_row("Fast-AT w.o. CTR gamma=0 epochs=40") == ("fast-at", 0.0, 0.0, "40")
-    assert tables.paper_epochs("fast-at", 0.0, "40/50", "multistep") == 40
-    assert tables.paper_epochs("fast-at", 0.0, "40/50", "cyclic") == 50
+    idx = {c.ref: c for c in PAPER.published}
+    assert tables.paper_epochs("fast-at", 0.0, "40/50", "multistep", idx) == 40
+    assert tables.paper_epochs("fast-at", 0.0, "40/50", "cyclic", idx) == 50
     # Madry-AT gamma=3, Multistep: 251.3 min vs 179.5 min for 50 epochs -> 70 epochs
-    assert tables.paper_epochs("madry-at", 3.0, "-", "multistep") == 70
+    assert tables.paper_epochs("madry-at", 3.0, "-", "multistep", idx) == 70
     with pytest.raises(ValueError, match="not an adversarial-training row"):
         tables.parse_at_row("MDL (ours)")
 
 
 def test_presets_build_valid_configs_and_state_their_command() -> None:
+    assert isinstance(defaults.MDL_FMNIST_CYCLIC, Preset)
     cfg = defaults.MDL_FMNIST_CYCLIC.train_config()
     assert (cfg.method, cfg.method_opts, cfg.epochs, cfg.lr) == ("ctr/mdl", {"eta": 90.0}, 50, 0.01)
     assert defaults.MDL_FMNIST_CYCLIC.doc.startswith("robustlab reproduce ctr --profile fmnist")
     at = defaults.QUICK_MADRY_CTR.train_config()
     assert at.method == "ctr/madry-at" and at.method_opts["gamma"] == 2.0
     assert defaults.QUICK_MADRY.train_config().method == "madry-at"
-    ms = dataclasses.replace(defaults.QUICK_MADRY, schedule="multistep").train_config()
-    assert ms.warmup == "ctr" and ms.schedule_opts["milestones"] == [2 / 3, 5 / 6]
+    ms = defaults.adversarial_preset("madry-at", schedule="multistep", model="lenet5", lr=0.05)
+    assert ms.warmup == defaults.WARMUP == "ctr/eq29"
+    assert ms.schedule_opts["milestones"] == [2 / 3, 5 / 6]
     with pytest.raises(ValueError, match="profile"):
         PAPER.tables("laptop")
     assert "QUICK PROFILE" in PAPER.describe_profile("quick")
+
+
+def test_every_lr_is_visible_in_the_presets() -> None:
+    """No hidden factor: the analogs' AT lr is the written-out table, the paper's is AT_LR."""
+    for name in ("quick", "fmnist"):
+        assert PAPER.profile(name).at_lr == defaults.AT_LR_LENET5
+        for spec in PAPER.runs(name).values():
+            c = spec.train[0]
+            if spec.id.startswith("at-"):
+                base = c.method.removeprefix("ctr/")
+                assert c.lr == defaults.AT_LR_LENET5[(base, c.schedule)]
+    assert PAPER.profile("paper").at_lr == defaults.AT_LR
+    for key, lr in defaults.AT_LR.items():
+        assert defaults.AT_LR_LENET5[key] == pytest.approx(lr / 4)
 
 
 def test_named_quick_presets_are_what_the_quick_profile_runs() -> None:
@@ -141,8 +159,7 @@ def test_named_quick_presets_are_what_the_quick_profile_runs() -> None:
         assert repr(preset.train_config().to_dict()) in configs, preset.doc
 
 
-SMOKE = dataclasses.replace(
-    defaults.PROFILES["quick"],
+SMOKE = defaults.PROFILES["quick"].replace(
     nt_epochs=1,
     nt_n_train=256,
     nt_n_test=200,
@@ -160,8 +177,7 @@ SMOKE = dataclasses.replace(
 class SmokePaper(CTRPaper):
     """The quick profile's tables on a data slice (one epoch, a few hundred images)."""
 
-    def profile(self, profile: str) -> defaults.Profile:
-        return SMOKE
+    profiles = {**defaults.PROFILES, "quick": SMOKE}  # noqa: RUF012
 
 
 def test_smoke_reproduction_under_a_minute(tmp_path: Path) -> None:
@@ -169,7 +185,12 @@ def test_smoke_reproduction_under_a_minute(tmp_path: Path) -> None:
 
     t0 = time.perf_counter()
     report = reproduce(
-        SmokePaper(), profile="quick", device="cpu", runs_dir=tmp_path, progress=False
+        SmokePaper(),
+        profile="quick",
+        device="cpu",
+        runs_dir=tmp_path,
+        progress=False,
+        render=render_report,
     )
     assert time.perf_counter() - t0 < 60
     text = (tmp_path / "ctr" / "quick" / "report.md").read_text()

@@ -1,4 +1,4 @@
-"""pcloss/transfer: black-box transfer from a substitute trained once from its config."""
+"""pcloss/transfer: black-box transfer from a substitute loaded from its finished run."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import torch
 from robustlab.core.attacks import ATTACKS
 from robustlab.core.data import find, load
 from robustlab.core.models import build
-from robustlab.core.train import TrainConfig
+from robustlab.core.train import TrainConfig, train
 from robustlab.pcloss import attacks  # noqa: F401 - registers pcloss/transfer
-from robustlab.pcloss.attacks import substitute_dir
 
 
-def test_transfer_trains_the_substitute_once_and_stays_in_the_ball(
+def test_transfer_loads_the_substitute_run_and_stays_in_the_ball(
     tmp_path: Path, one_thread: None
 ) -> None:
     if find("fashion-mnist", "train", None)[0] is None:
@@ -30,17 +29,18 @@ def test_transfer_trains_the_substitute_once_and_stays_in_the_ball(
         precision="fp32",
         n_train=256,
         n_test=64,
-    ).to_dict()
+    )
+    run = tmp_path / "substitute"
+    train(cfg, run, device="cpu", progress=False)
     data = load("fashion-mnist", "test", n=32)
     target = build("lenet5", num_classes=10, in_channels=1).eval()
     kw = {
-        "source_config": cfg,
+        "source_run": str(run),
         "attack": "pgd",
         "eps": 0.1,
         "alpha": 0.02,
         "steps": 3,
         "seed": 0,
-        "source_dir": str(tmp_path),
     }
     attack = ATTACKS.build("pcloss/transfer", **kw)
     x = data.x.clone()
@@ -48,13 +48,11 @@ def test_transfer_trains_the_substitute_once_and_stays_in_the_ball(
     assert torch.equal(x, data.x)  # input untouched
     assert (x_adv - x).abs().amax() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
     assert (x_adv != x).any()
-    run = substitute_dir(cfg, str(tmp_path))
-    assert (run / "config.json").exists()
-    # a second attack with the same config reuses the trained substitute (same output)
+    # a second attack with the same run reuses the loaded substitute (same output)
     again = ATTACKS.build("pcloss/transfer", **kw)(target, x, data.y)
     assert torch.equal(again, x_adv)
 
 
-def test_transfer_needs_a_source_config() -> None:
-    with pytest.raises(ValueError, match="source_config"):
+def test_transfer_needs_a_source_run() -> None:
+    with pytest.raises(ValueError, match="source_run"):
         ATTACKS.build("pcloss/transfer", attack="pgd", eps=0.1)

@@ -7,20 +7,20 @@ from importlib.resources import files
 
 import pytest
 
-from robustlab.core.repro import check_paper, evaluate_claim
+from robustlab.core.repro import check_paper, evaluate_claim, need_ref
 from robustlab.core.repro.published import published_index
 from robustlab.pcloss.defaults import PROFILES, QUICK
 from robustlab.pcloss.paper import PAPER
-from robustlab.pcloss.tables import is_added_row, label_for, published
+from robustlab.pcloss.tables import is_added_row, label_for
 
-INDEX = {ref: cell.value for ref, cell in published_index(list(published())).items()}
+INDEX = {ref: cell.value for ref, cell in published_index(list(PAPER.published)).items()}
 # The paper's own numbers contradict this claim ("our method alone outperforms the fast
 # adversarial training on gray-scale datasets"): KMNIST PGD eps=0.3, Ours 33.2 < CE+AT 37.2.
 FAILS_ON_PAPER_VALUES = {"t5-kmnist-ours-gt-cepat", "t5-kmnist-ours-gt-cepat+margin"}
 
 
 def test_published_cells_load_from_package_data() -> None:
-    cells = published()
+    cells = PAPER.published
     assert len(cells) == 406
     counts = {t: sum(c.table == t for c in cells) for t in "12345"}
     assert counts == {"1": 140, "2": 78, "3": 70, "4": 48, "5": 70}
@@ -120,8 +120,12 @@ def test_pc_run_is_ce_warmup_then_pc_with_paper_recipe() -> None:
     assert at.train[1].method_opts["eps_range"] == (0.1, 0.3)
     transfer = {a.label: a for a in runs["fmnist-lenet5-pc"].suite.attacks}["transfer PGD eps=0.1"]
     assert transfer.attack == "pcloss/transfer" and transfer.kind == "black-box"
-    source = transfer.kwargs["source_config"]  # the black-box substitute: CE-trained cnn3
-    assert (source["model"], source["method"], source["epochs"]) == ("cnn3", "natural", 100)
+    assert transfer.kwargs["source_run"] == need_ref("substitute")
+    sub = runs[runs["fmnist-lenet5-pc"].needs["substitute"]]  # a dependency run: CE-trained cnn3
+    assert sub.id == "fmnist-cnn3-ce" and sub.suite is None
+    assert [(p.model, p.method, p.epochs) for p in sub.train] == [("cnn3", "natural", 100)]
+    assert runs["fmnist-lenet5-ce"].needs == {"substitute": "fmnist-cnn3-ce"}  # shared
+    assert not runs["fmnist-lenet5-pc-at"].needs  # Table 5 has no transfer rows
 
 
 def test_color_runs_use_notebook_schedule_and_pgd_at() -> None:
@@ -164,11 +168,16 @@ def test_every_preset_states_its_command_and_expected_values() -> None:
     from robustlab.pcloss.defaults import PAPER as PAPER_PROFILE
     from robustlab.pcloss.tables import describe_preset, presets
 
-    assert sorted(presets(FMNIST)) == sorted(PAPER.runs("fmnist"))
-    doc = describe_preset("fmnist-lenet5-pc", FMNIST)
-    assert doc.splitlines()[0] == "robustlab reproduce pcloss --profile fmnist --tables 1,3,5"
-    assert "T1 FMNIST/Ours: Clean 90.2" in doc and "PGD eps=0.1 15.7" in doc
-    for run_id in presets(PAPER_PROFILE):
-        assert "expected (paper):" in describe_preset(run_id, PAPER_PROFILE)
+    pub = PAPER.published
+    fm = presets(FMNIST, pub)
+    assert sorted(fm) == sorted(PAPER.runs("fmnist"))
+    pc = fm["fmnist-lenet5-pc"]
+    assert [p.train_config() for p in pc] == list(PAPER.runs("fmnist")["fmnist-lenet5-pc"].train)
+    assert pc[0].command == "robustlab reproduce pcloss --profile fmnist --tables 1,3,5"
+    assert "T1 FMNIST/Ours: Clean 90.2" in pc[0].expected and "PGD eps=0.1 15.7" in pc[0].expected
+    assert fm["fmnist-cnn3-ce"][0].expected == "a black-box substitute"  # a dependency run
+    for run_id in presets(PAPER_PROFILE, pub):
+        if not run_id.endswith(("cnn3-ce", "svhn-resnet56-ce")):
+            assert "expected (paper):" in describe_preset(run_id, PAPER_PROFILE, pub)
     with pytest.raises(KeyError, match="no preset"):
-        describe_preset("mnist-lenet5-pc", FMNIST)
+        describe_preset("mnist-lenet5-pc", FMNIST, pub)

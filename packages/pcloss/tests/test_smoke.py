@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
 import pytest
 
 from robustlab.core.data import find
+from robustlab.core.report import render_report
 from robustlab.core.repro import reproduce
-from robustlab.pcloss.defaults import QUICK, Profile
+from robustlab.pcloss.defaults import PROFILES, QUICK
 from robustlab.pcloss.paper import PCLossPaper
 from robustlab.pcloss.suites import AttackSettings
 
-TINY = dataclasses.replace(
-    QUICK,
+TINY = QUICK.replace(
     T_gray=2,
     n_train=3000,
     n_eval=200,
@@ -30,8 +29,7 @@ TINY = dataclasses.replace(
 class SmokePaper(PCLossPaper):
     """The real paper with a tiny budget in place of the quick profile."""
 
-    def profile(self, profile: str) -> Profile:
-        return TINY if profile == "quick" else super().profile(profile)
+    profiles = {**PROFILES, "quick": TINY}  # noqa: RUF012
 
 
 def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
@@ -39,7 +37,13 @@ def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
         pytest.skip("Fashion-MNIST is not on disk (robustlab data ensure fashion-mnist)")
     t0 = time.perf_counter()
     report = reproduce(
-        SmokePaper(), tables=["1"], profile="quick", device="cpu", runs_dir=tmp_path, progress=False
+        SmokePaper(),
+        tables=["1"],
+        profile="quick",
+        device="cpu",
+        runs_dir=tmp_path,
+        progress=False,
+        render=render_report,
     )
     assert time.perf_counter() - t0 < 120  # ~35 s measured on one of two shared cores
     (table,) = report.tables
@@ -70,7 +74,6 @@ def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
         device="cpu",
         runs_dir=tmp_path,
         progress=False,
-        render=False,
     )
     assert time.perf_counter() - t1 < 10
     assert {c.cell.ref: c.ours for c in again.tables[0].cells} == measured
