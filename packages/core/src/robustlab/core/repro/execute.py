@@ -158,7 +158,7 @@ def execute_run(
     if spec.seeds:  # one child run per seed, aggregated (robustlab.core.repro.seeds)
         from robustlab.core.repro.seeds import execute_seeded
 
-        return execute_seeded(spec, rdir, device, progress, extra)
+        return execute_seeded(spec, rdir, device, progress, extra, needs=needs, chash=chash)
     extra = dict(extra or {})
     if not (rdir / CONFIG).exists():
         write_run_config(rdir, spec, extra, chash)

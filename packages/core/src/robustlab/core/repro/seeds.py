@@ -30,7 +30,7 @@ from robustlab.core.repro.store import (
     write_run_config,
     write_run_metrics,
 )
-from robustlab.core.utils import get_logger
+from robustlab.core.utils import config_hash, get_logger
 
 log = get_logger(__name__)
 
@@ -85,15 +85,18 @@ def execute_seeded(
     device: torch.device,
     progress: bool = True,
     extra: dict[str, Any] | None = None,
-    **kwargs: Any,
+    needs: dict[str, str] | None = None,
+    chash: str | None = None,
 ) -> RunRecord:
     """Run every seed of ``spec`` (skipping finished ones) and write the parent's metrics.json.
 
     Args:
         spec: A run with non-empty ``seeds``.
         rdir: The parent's run directory.
-        device, progress, extra: As for :func:`robustlab.core.repro.execute.execute_run`.
-        **kwargs: Passed on to ``execute_run`` for each child.
+        device, progress, extra, needs: As for :func:`robustlab.core.repro.execute.execute_run`
+            (``needs`` is passed to every child).
+        chash: The parent's hash when it has dependencies; a child's hash is then derived from
+            it and the seed.
 
     Raises:
         ValueError: if ``spec.seeds`` is empty.
@@ -104,19 +107,21 @@ def execute_seeded(
         raise ValueError(f"run {spec.id!r} has no seeds; call execute_run instead")
     extra = dict(extra or {})
     if not (rdir / CONFIG).exists():
-        write_run_config(rdir, spec, extra)
+        write_run_config(rdir, spec, extra, chash)
     per_seed: dict[int, dict[str, float]] = {}
     first_ckpt: Path | None = None
     for seed in spec.seeds:
         cspec, cdir = child_spec(spec, seed), child_dir(rdir, seed)
-        status, reason = inspect_run(cdir, spec_hash(cspec))
+        ch = config_hash({"parent": chash, "seed": seed}) if spec.needs else spec_hash(cspec)
+        status, reason = inspect_run(cdir, ch)
         if status == "corrupt":
             quarantine(cdir, reason)
         if status == "done":
             log.info("run %s: finished earlier, skipped", cspec.id)
             rec = read_record(cdir)
         else:
-            rec = execute_run(cspec, cdir, device, progress, {**extra, "seed": seed}, **kwargs)
+            child_extra = {**extra, "seed": seed}
+            rec = execute_run(cspec, cdir, device, progress, child_extra, needs, ch)
         per_seed[seed] = rec.metrics
         if first_ckpt is None:
             first_ckpt = cdir / str(rec.info.get("checkpoint", ""))
@@ -126,4 +131,4 @@ def execute_seeded(
         "seed_metrics": {str(s): m for s, m in per_seed.items()},
         "seed_runs": {str(s): child_dir(Path("."), s).as_posix() for s in spec.seeds},
     }
-    return write_run_metrics(rdir, spec, aggregate(per_seed), first_ckpt, {}, record_extra)
+    return write_run_metrics(rdir, spec, aggregate(per_seed), first_ckpt, {}, record_extra, chash)
