@@ -13,7 +13,7 @@ the run store, shared by the CE, PC, GCE, ... targets of a dataset, and replaces
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -50,6 +50,8 @@ class SubstituteTransfer(Attack):
     """
 
     name = "pcloss/transfer"
+    kind: ClassVar[str] = "transfer"
+    norms: ClassVar[tuple[str, ...]] = ("Linf", "L2")
 
     def __init__(
         self, source_run: str | None = None, attack: str = "pgd", **attack_kwargs: Any
