@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.errors import ConfigError
+from robustlab.core.losses import cross_entropy
 from robustlab.isce._checks import (
     check_features,
     check_logits_target,
@@ -104,7 +105,7 @@ class CenterLoss(nn.Module):
             raise ValueError(
                 f"logits have K = {logits.shape[1]}, centres K = {self.centers.shape[0]}"
             )
-        per_example = F.cross_entropy(logits, target, reduction="none")
+        per_example = cross_entropy(logits, target, reduction="none")
         per_example = per_example + self.lam * self.center_term(features, target)
         if self.training and torch.is_grad_enabled():
             self.update_centers(features, target)
@@ -140,7 +141,7 @@ class LGMLoss(nn.Module):
         onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
         margin_logits = logits + self.alpha * onehot * logits
         z_y = logits.gather(1, target[:, None]).squeeze(1)
-        per_example = F.cross_entropy(margin_logits, target, reduction="none") - self.lam * z_y
+        per_example = cross_entropy(margin_logits, target, reduction="none") - self.lam * z_y
         return reduce(per_example, self.reduction)
 
     def extra_repr(self) -> str:
@@ -208,7 +209,7 @@ class ArcFaceLoss(nn.Module):
         phi = torch.where(cos_y > math.cos(math.pi - m), phi, cos_y - m * math.sin(m))
         onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
         margin_logits = self.scale * (cos + onehot * (phi - cos_y)[:, None])
-        return reduce(F.cross_entropy(margin_logits, target, reduction="none"), self.reduction)
+        return reduce(cross_entropy(margin_logits, target, reduction="none"), self.reduction)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, margin={self.margin}, reduction={self.reduction!r}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robustlab.core.losses import cross_entropy
 from robustlab.isce._checks import (
     check_logits_target,
     check_reduction,
@@ -93,7 +94,7 @@ def isce_loss(
     """
     check_logits_target(logits, target)
     reduction = check_reduction(reduction)
-    per_example = F.cross_entropy(inference_logits(logits, s, m, target), target, reduction="none")
+    per_example = cross_entropy(inference_logits(logits, s, m, target), target, reduction="none")
     return reduce(per_example, reduction)
 
 
@@ -139,7 +140,7 @@ class SCELoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Logits (B, K), labels (B,) -> scalar (or (B,) for ``reduction="none"``), >= 0."""
         check_logits_target(logits, target)
-        return reduce(F.cross_entropy(logits, target, reduction="none"), self.reduction)
+        return reduce(cross_entropy(logits, target, reduction="none"), self.reduction)
 
 
 class LabelSmoothingLoss(nn.Module):
@@ -165,10 +166,8 @@ class LabelSmoothingLoss(nn.Module):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         """Logits (B, K), labels (B,) -> scalar (or (B,)), >= 0."""
         check_logits_target(logits, target)
-        logp = F.log_softmax(logits, dim=1)
-        nll = -logp.gather(1, target[:, None]).squeeze(1)
-        uniform = -logp.mean(dim=1)
-        per_example = (1.0 - self.eps) * nll + self.eps * uniform
+        # (1 - eps) onehot + eps / K is torch's label_smoothing target (core cross_entropy)
+        per_example = cross_entropy(logits, target, reduction="none", label_smoothing=self.eps)
         return reduce(per_example, self.reduction)
 
     def extra_repr(self) -> str:
