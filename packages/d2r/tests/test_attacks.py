@@ -6,8 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from robustlab.core.attacks import ATTACKS
-from robustlab.d2r import CAG_DEFAULTS, CAGAttack, kl_divergence
+from robustlab.core.attacks import ATTACKS, LOSSES
+from robustlab.core.losses import kl_div
+from robustlab.core.testing import AttackCase, AttackContract
+from robustlab.d2r import CAG_DEFAULTS, CAGAttack, cag_kl_loss
 
 EPS = 0.031
 
@@ -104,8 +106,8 @@ def test_increases_the_collaborative_kl() -> None:
     guide.eval()
     with torch.no_grad():
         z_g = guide(x)
-        before = kl_divergence(z_g, target(x), "none")
-        after = kl_divergence(z_g, target(x_adv), "none")
+        before = kl_div(z_g, target(x), "none")
+        after = kl_div(z_g, target(x_adv), "none")
     assert float(after.sum()) > float(before.sum())
     assert int((after > before).sum()) >= 6
 
@@ -157,3 +159,47 @@ def test_errors_name_the_problem() -> None:
         CAGAttack(eps=-1.0)
     # A failed call leaves the modes as they were.
     assert all(modes(target)) and all(modes(guide))
+
+
+def test_objective_reads_logits_ref_and_is_registered() -> None:
+    assert LOSSES.get("d2r/cag-kl") is cag_kl_loss
+    z_adv = torch.tensor([[float(torch.tensor(3.0).log()), 0.0]])
+    z_g = torch.zeros(1, 2)
+    # KL([0.5, 0.5] || [0.75, 0.25]) = 0.5 ln(0.5 / 0.75) + 0.5 ln(0.5 / 0.25) = 0.143841
+    value = cag_kl_loss(z_adv, torch.tensor([0]), logits_ref=z_g, logits_clean=z_adv)
+    assert value.tolist() == pytest.approx([0.143841], abs=1e-6)
+    with pytest.raises(ValueError, match="logits_ref"):
+        cag_kl_loss(z_adv, torch.tensor([0]), logits_clean=z_adv)
+
+
+def tiny_conv_guide() -> nn.Module:
+    """A guide for the contract's default test model: inputs (3, 8, 8), 5 classes."""
+    torch.manual_seed(11)
+    return nn.Sequential(
+        nn.Conv2d(3, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(128, 5)
+    )
+
+
+class _BoundCAG(CAGAttack):
+    """CAG with a fixed guide, so that core's attack contract can call ``attack(model, x, y)``."""
+
+    guide = tiny_conv_guide()
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **ctx: object):
+        return super().__call__(model, x, y, guide=self.guide, **ctx)
+
+
+class _BoundCase(AttackCase):
+    def build(self, **overrides: object) -> CAGAttack:
+        attack = super().build(**overrides)  # registry path: unknown options, eps checks
+        bound = _BoundCAG.__new__(_BoundCAG)
+        bound.__dict__.update(attack.__dict__)
+        return bound
+
+
+class TestCAGContract(AttackContract):
+    """Core's attack contract (threat model, modes, determinism, errors) on d2r/cag."""
+
+    @pytest.fixture
+    def attack_case(self) -> AttackCase:
+        return _BoundCase("d2r/cag", {"steps": 3})

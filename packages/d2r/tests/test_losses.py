@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustlab.core.errors import ConfigError
-from robustlab.d2r import D2RLoss, kl_divergence
+from robustlab.d2r import D2RLoss
 
 LN2, LN3, LN4 = math.log(2.0), math.log(3.0), math.log(4.0)
 
@@ -119,15 +119,21 @@ def test_batchmean_kl_terms_are_k_times_elementwise() -> None:
     assert torch.equal(bm.ce, em.ce) and torch.equal(bm.mse, em.mse)
 
 
-def test_kl_divergence_reductions_and_zero_on_equal_inputs() -> None:
-    p = torch.tensor([[0.0, 0.0], [LN3, 0.0]])
-    q = torch.tensor([[LN3, 0.0], [LN3, 0.0]])
-    per = kl_divergence(p, q, "none")
-    assert per.tolist() == pytest.approx([KL_ADV_A, 0.0], abs=1e-6)
-    assert float(kl_divergence(p, q, "batchmean")) == pytest.approx(KL_ADV_A / 2, abs=1e-6)
-    assert float(kl_divergence(p, q)) == pytest.approx(KL_ADV_A / 4, abs=1e-6)
-    with pytest.raises(ValueError, match="reduction"):
-        kl_divergence(p, q, "sum")
+def test_registered_as_core_objective_and_lbgat0_special_case() -> None:
+    from robustlab.core.losses import OBJECTIVES
+    from robustlab.core.train import METHODS
+
+    built = OBJECTIVES.build("d2r/d2r", alpha=1.0, beta=2.0, lam=0.5, kl_reduction="batchmean")
+    assert isinstance(built, D2RLoss)
+    assert (built.alpha, built.beta, built.lam, built.kl_reduction) == (1.0, 2.0, 0.5, "batchmean")
+    # Eq. 2 with alpha = beta = 0, lam = 1 is LBGAT0's loss (core lbgat, beta = 0), as the hook
+    # core's LBGAT calls: objective(guide_clean, target_adv, target_clean, y, **ctx).
+    g = torch.Generator().manual_seed(2)
+    z_g, z_adv, z_t = (torch.randn(4, 10, generator=g) for _ in range(3))
+    y = torch.tensor([1, 9, 0, 4])
+    lbgat0 = METHODS.build("lbgat").lbgat_objective(z_g, z_adv, z_t, y)
+    d2r00 = D2RLoss(alpha=0.0, beta=0.0)(z_g, z_adv, z_t, y, x_adv=None, index=None)
+    assert torch.equal(d2r00, lbgat0)
 
 
 def test_gradient_of_adversarial_kl_by_hand() -> None:

@@ -15,6 +15,12 @@ The paper prints eq. 4 as ``KL(f_t(x') || f_g(x))``; the spec (from the official
 direction to ``KL(p_g(x) || p_t(x'))`` — the TRADES KL attack on the target with the guide's clean
 distribution in place of the target's. With ``guide = target`` CAG is exactly the TRADES attack.
 
+The objective is registered in core's attack ``LOSSES`` as ``"d2r/cag-kl"``; it reads the guide's
+clean logits from ``logits_ref``, the key core's ``lbgat`` method fills when
+``attack_guide_logits=True`` (guide in eval mode, no gradient). So inside training CAG is core
+``lbgat`` with ``attack_objective="d2r/cag-kl", attack_guide_logits=True`` (target in eval mode
+through ``bn_mode="eval"``), and standalone it is :class:`CAGAttack` (``ATTACKS`` ``"d2r/cag"``).
+
 Plain D2R (no CAG) uses core's TRADES KL attack on the target alone:
 ``ATTACKS.build("pgd", eps=0.031, alpha=0.007, steps=10, loss="kl", init="normal",
 init_std=0.001)`` — no code here.
@@ -29,9 +35,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from robustlab.core.attacks import ATTACKS
+from robustlab.core.attacks import ATTACKS, LOSSES
 from robustlab.core.attacks.iterative import IterativeAttack
-from robustlab.core.attacks.losses import kl_loss
+from robustlab.core.losses import kl_div
 
 __all__ = ["CAG_DEFAULTS", "CAGAttack", "cag_kl_loss", "preserve_modes"]
 
@@ -58,26 +64,33 @@ def preserve_modes(*models: nn.Module | None) -> Iterator[None]:
 
 
 def cag_kl_loss(
-    logits: Tensor, y: Tensor, *, logits_clean: Tensor | None = None, **ctx: Any
+    logits: Tensor, y: Tensor, *, logits_ref: Tensor | None = None, **ctx: Any
 ) -> Tensor:
     """CAG objective per example (B,), maximised: ``KL(p_g(x) || p_t(x'))`` summed over classes.
 
     Args:
         logits: Target logits on the adversarial input z_t(x'), (B, K).
         y: Labels (B,) (unused; the objective is label-free).
-        logits_clean: The guide's clean logits z_g(x), (B, K), detached by the attack.
+        logits_ref: The guide's clean logits z_g(x), (B, K) (detached here).
+        **ctx: Ignored (e.g. ``logits_clean``, the target's own clean logits).
 
     Raises:
         ValueError: missing guide logits, or guide and target with different class counts.
     """
-    if logits_clean is None:
-        raise ValueError("the CAG objective needs the guide's clean logits (B, K)")
-    if logits_clean.shape != logits.shape:
+    if logits_ref is None:
         raise ValueError(
-            f"CAG: the guide's logits {tuple(logits_clean.shape)} and the target's "
+            "the CAG objective needs the guide's clean logits as logits_ref (B, K): call the "
+            "d2r/cag attack with guide=..., or set attack_guide_logits=True on core's lbgat"
+        )
+    if logits_ref.shape != logits.shape:
+        raise ValueError(
+            f"CAG: the guide's logits {tuple(logits_ref.shape)} and the target's "
             f"{tuple(logits.shape)} differ; guide and target must have the same number of classes"
         )
-    return kl_loss(logits, y, logits_clean=logits_clean)
+    return kl_div(logits_ref.detach(), logits, "none")
+
+
+LOSSES.register("d2r/cag-kl")(cag_kl_loss)
 
 
 class CAGAttack(IterativeAttack):
@@ -151,9 +164,9 @@ class CAGAttack(IterativeAttack):
                 "guide_logits=<Tensor (B, K)> (its clean logits); got "
                 + ("both" if guide is not None else "neither")
             )
-        if "logits_clean" in ctx:
+        if "logits_ref" in ctx:
             raise ValueError(
-                "d2r/cag takes the guide's clean logits as guide_logits, not logits_clean"
+                "d2r/cag takes the guide's clean logits as guide_logits, not logits_ref"
             )
         self._check_inputs(model, x, y, ctx)
         with preserve_modes(model, guide):
@@ -169,7 +182,7 @@ class CAGAttack(IterativeAttack):
             assert guide_logits is not None
             if not isinstance(guide_logits, Tensor) or guide_logits.dim() != 2:
                 raise ValueError("guide_logits must be a tensor of shape (B, K)")
-            ctx["logits_clean"] = guide_logits.detach().float()
+            ctx["logits_ref"] = guide_logits.detach().float()
             return super().__call__(model, x, y, **ctx)
 
     def __repr__(self) -> str:

@@ -24,68 +24,31 @@ classes, which is how the paper's numbers (all produced by that code) weigh them
 value of the clean term is taken *after* the batch reduction (official code), so per-example gaps
 of opposite sign cancel inside a batch.
 
-The official code also adds 1e-5 inside ``log P`` of every KL; this module computes the exact KL
-from ``log_softmax`` instead (a difference below 1e-4 per element; see the README).
+The official code also adds 1e-5 inside ``log P`` of every KL; this module uses core's exact
+``robustlab.core.losses.kl_div`` (from ``log_softmax``; a difference below 1e-4 per element).
+
+``D2RLoss`` is registered in core's ``OBJECTIVES`` as ``"d2r/d2r"`` (options alpha, beta, lam,
+kl_reduction); its call signature is core LBGAT's ``objective`` hook, ``(guide_clean, target_adv,
+target_clean, y, **ctx) -> scalar`` (the ctx keywords are ignored).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.errors import ConfigError
+from robustlab.core.losses import OBJECTIVES, as_float, cross_entropy, kl_div
 
-__all__ = ["KL_REDUCTIONS", "D2RLoss", "D2RTerms", "kl_divergence"]
+__all__ = ["KL_REDUCTIONS", "D2RLoss", "D2RTerms"]
 
 KLReduction = Literal["elementwise_mean", "batchmean"]
-#: Valid ``kl_reduction`` values of :class:`D2RLoss` (``kl_divergence`` also accepts "none").
+#: Valid ``kl_reduction`` values of :class:`D2RLoss`.
 KL_REDUCTIONS: tuple[str, ...] = ("elementwise_mean", "batchmean")
-
-
-def _as_float(z: Tensor) -> Tensor:
-    """fp32 (or fp64 if given) copy of logits for numerically stable softmax/log-softmax."""
-    return z if z.dtype == torch.float64 else z.float()
-
-
-def kl_divergence(
-    p_logits: Tensor, q_logits: Tensor, reduction: str = "elementwise_mean"
-) -> Tensor:
-    """KL(P || Q) between the softmax distributions of two logit batches, with gradients to both.
-
-    ``KL(P || Q) = sum_k P_k (log P_k - log Q_k)`` with ``P = softmax(p_logits)`` and
-    ``Q = softmax(q_logits)``, computed from ``log_softmax`` (exact; no smoothing constant).
-
-    Args:
-        p_logits: Logits of P, shape (B, K), finite.
-        q_logits: Logits of Q, shape (B, K), finite.
-        reduction: "elementwise_mean" (sum / (B * K), the official D2R code), "batchmean"
-            (sum / B) or "none" (per-example KL, shape (B,)).
-
-    Returns:
-        A scalar >= 0 (or (B,) for "none"), fp32 (fp64 if the inputs are fp64).
-
-    Raises:
-        ValueError: unknown reduction or mismatched shapes.
-    """
-    if reduction not in (*KL_REDUCTIONS, "none"):
-        raise ValueError(f"reduction must be one of {(*KL_REDUCTIONS, 'none')}, got {reduction!r}")
-    if p_logits.dim() != 2 or p_logits.shape != q_logits.shape:
-        raise ValueError(
-            "kl_divergence needs two logit tensors of the same shape (B, K), got "
-            f"{tuple(p_logits.shape)} and {tuple(q_logits.shape)}"
-        )
-    log_p = F.log_softmax(_as_float(p_logits), dim=1)
-    log_q = F.log_softmax(_as_float(q_logits), dim=1)
-    per_element = log_p.exp() * (log_p - log_q)
-    if reduction == "none":
-        return per_element.sum(dim=1)
-    if reduction == "batchmean":
-        return per_element.sum() / p_logits.shape[0]
-    return per_element.mean()
 
 
 class D2RTerms(NamedTuple):
@@ -168,8 +131,10 @@ class D2RLoss(nn.Module):
         target_adv_logits: Tensor,
         target_clean_logits: Tensor,
         target: Tensor,
+        **ctx: Any,
     ) -> Tensor:
-        """Eq. 2 as a scalar; see the class docstring for shapes."""
+        """Eq. 2 as a scalar; see the class docstring for shapes. ``ctx`` (the keywords core's
+        LBGAT passes to its objective: ``x``, ``x_adv``, ``index``, ``step``) is ignored."""
         return self.terms(guide_clean_logits, target_adv_logits, target_clean_logits, target).total
 
     def terms(
@@ -181,14 +146,14 @@ class D2RLoss(nn.Module):
     ) -> D2RTerms:
         """Eq. 2 and its four unweighted terms (for logging); same arguments as ``forward``."""
         self._check(guide_clean_logits, target_adv_logits, target_clean_logits, target)
-        z_g = _as_float(guide_clean_logits)
-        z_adv = _as_float(target_adv_logits)
-        z_t = _as_float(target_clean_logits)
+        z_g = as_float(guide_clean_logits)
+        z_adv = as_float(target_adv_logits)
+        z_t = as_float(target_clean_logits)
         red = self.kl_reduction
-        ce = F.cross_entropy(z_g, target)
+        ce = cross_entropy(z_g, target, "mean")
         mse = F.mse_loss(z_g, z_adv)
-        kl_adv = kl_divergence(z_g, z_adv, red)
-        gap = (kl_divergence(z_t, z_g, red) - kl_divergence(z_g, z_t, red)).abs()
+        kl_adv = kl_div(z_g, z_adv, red)
+        gap = (kl_div(z_t, z_g, red) - kl_div(z_g, z_t, red)).abs()
         total = self.lam * ce + mse + self.alpha * kl_adv + self.beta * gap
         return D2RTerms(total, ce, mse, kl_adv, gap)
 
@@ -234,3 +199,6 @@ class D2RLoss(nn.Module):
             raise ValueError(
                 f"D2RLoss: labels must lie in [0, {k - 1}] for K={k} classes, got [{lo}, {hi}]"
             )
+
+
+OBJECTIVES.register("d2r/d2r", D2RLoss)
