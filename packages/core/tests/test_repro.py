@@ -139,7 +139,7 @@ def interrupted(paper: ToyPaper, tmp_path_factory: pytest.TempPathFactory) -> di
     runs = tmp_path_factory.mktemp("runs")
     rdir = runs / "toy" / "quick" / "_runs"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(core_eval, "evaluate", Counter(core_eval.evaluate, interrupt_after=1))
+        mp.setattr(core_eval, "evaluate", Counter(core_eval.evaluate, interrupt_after=3))
         with pytest.raises(KeyboardInterrupt):
             reproduce(paper, profile="quick", device="cpu", runs_dir=runs, progress=False)
     after_kill = sorted(p.parent.name for p in rdir.glob("*/metrics.json"))
@@ -175,7 +175,7 @@ def test_end_to_end_report(finished: Path) -> None:
     for name in ("report.md", "report.csv", "claims.csv", "report.html", "tables.json"):
         assert (pdir / name).is_file(), name
     md = (pdir / "report.md").read_text()
-    assert "| Row | Column | Paper | Ours | Δ |" in md
+    assert "| Row | Column | Paper | Ours | 95 % CI | Δ |" in md
     assert "Quick profile" in md and "NOT comparable" in md
     assert "longer-is-better" in md and "(paper: holds)" in md
     cells = {

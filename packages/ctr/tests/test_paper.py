@@ -200,3 +200,19 @@ def test_smoke_reproduction_under_a_minute(tmp_path: Path) -> None:
     assert cells and missing == []
     verdicts = {r.claim.id: r.verdict for r in report.claims}
     assert "t7-std-beats-ce-nt" in verdicts and "not measured" not in verdicts.values()
+
+
+@pytest.mark.parametrize("profile", ["fmnist", "paper"])
+def test_table_3_is_a_three_seed_mean(profile: str) -> None:
+    """The paper prints Table 3 as a mean over three seeds: the cells use a seeded run."""
+    runs = PAPER.runs(profile)
+    (table,) = [t for t in PAPER.tables(profile) if t.id == "3"]
+    assert table.cells
+    for cell in table.cells:
+        assert runs[cell.run].seeds == (0, 1, 2), cell.ref
+        assert "seed=" not in cell.column
+
+
+def test_quick_table_3_is_one_seed() -> None:
+    runs = PAPER.runs("quick")
+    assert all(not runs[c.run].seeds for t in PAPER.tables("quick") if t.id == "3" for c in t.cells)

@@ -57,10 +57,9 @@ def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
     assert set(verdicts) == {
         "t1-fmnist-ours-gt-ce",
         "t1-fmnist-ours-gt-ce+margin",
-        "t1-fmnist-ours-gt-ce/margin-only",
         "t1-fmnist-clean-comparable",
     }
-    assert set(verdicts.values()) <= {"holds", "fails"}
+    assert set(verdicts.values()) <= {"holds", "fails", "inconclusive"}
     assert report.paths and Path(report.paths["md"]).exists()
     runs = tmp_path / "pcloss" / "quick" / "_runs"
     assert sorted(p.name for p in runs.iterdir()) == ["fmnist-lenet5-ce", "fmnist-lenet5-pc"]

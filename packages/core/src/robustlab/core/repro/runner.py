@@ -140,11 +140,17 @@ def ensure_data(specs: list[RunSpec]) -> None:
 
 
 def write_cells(
-    pdir: Path, tables: list[TableSpec], runs: dict[str, RunSpec], only: str | None = None
+    pdir: Path,
+    tables: list[TableSpec],
+    runs: dict[str, RunSpec],
+    only: str | None = None,
+    *,
+    at_budget: bool = True,
 ) -> None:
     """Write ``<table>/<cell>/cell.json`` for every cell whose run is finished.
 
-    ``runs`` holds every run of the profile (dependencies included, for their hashes).
+    ``runs`` holds every run of the profile (dependencies included, for their hashes);
+    ``at_budget`` is False in the quick profile (no "within tolerance" mark).
     """
     cells = [c for t in tables for c in t.cells]
     dirs = cell_dirs(pdir, cells)
@@ -159,7 +165,7 @@ def write_cells(
         rec = records[cell.run]
         if rec is None:
             continue
-        res = cell_result(cell, rec.metrics.get(cell.metric))
+        res = cell_result(cell, rec.metrics.get(cell.metric), at_budget=at_budget)
         if res.ours is None:
             log.warning(
                 "cell %s: run %s has no metric %r (has: %s)",
@@ -308,7 +314,8 @@ def reproduce(
     )
     ensure_data([runs[r] for r in todo])
     extra = {"paper": paper.name, "profile": profile}
-    write_cells(pdir, selected, runs)
+    at_budget = profile != "quick"
+    write_cells(pdir, selected, runs, at_budget=at_budget)
     with _progress(progress) as bar:
         done = len(needed) - len(todo)  # finished earlier: counted, not part of the ETA
         task = bar.add_task(f"{paper.name} ({profile})", total=len(needed), completed=done, eta="?")
@@ -327,7 +334,7 @@ def reproduce(
                 chash=hashes[rid],
             )
             _check_helpers(pdir, runs, helpers, rid)
-            write_cells(pdir, selected, runs, only=rid)
+            write_cells(pdir, selected, runs, only=rid, at_budget=at_budget)
             durations.append(time.perf_counter() - t0)
             eta = eta_text(durations, len(todo) - i)
             bar.update(task, advance=1, eta=eta)
