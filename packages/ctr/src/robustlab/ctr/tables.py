@@ -11,7 +11,6 @@ attack study come from the analyses in :mod:`robustlab.ctr.analyses`.
 from __future__ import annotations
 
 import dataclasses
-
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
