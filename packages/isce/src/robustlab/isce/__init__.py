@@ -35,7 +35,7 @@ from robustlab.isce.losses import (
     isce_loss,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "NORMALIZE_MODES",

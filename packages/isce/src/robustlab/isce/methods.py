@@ -147,7 +147,9 @@ def _register(
 
 def _isce(o: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     if o["normalize"] not in NORMALIZE_MODES:
-        raise ConfigError(f"isce/isce: normalize must be one of {NORMALIZE_MODES}, got {o['normalize']!r}")
+        raise ConfigError(
+            f"isce/isce: normalize must be one of {NORMALIZE_MODES}, got {o['normalize']!r}"
+        )
     head = {"normalize": o["normalize"], **_embedding(o["embed_dim"])}
     return ISCEObjective(o["s"], o["m"]), {"classifier": "isce", "classifier_opts": head}
 
@@ -180,7 +182,10 @@ _register(
     {"c_mm": 10.0, "embed_dim": None},
     lambda o: (
         MMCObjective(),
-        {"classifier": "mmc", "classifier_opts": {"c_mm": float(o["c_mm"]), **_embedding(o["embed_dim"])}},
+        {
+            "classifier": "mmc",
+            "classifier_opts": {"c_mm": float(o["c_mm"]), **_embedding(o["embed_dim"])},
+        },
     ),
     "MMC (Pang et al. 2020): fixed Max-Mahalanobis centres of norm C_MM 10.",
 )

@@ -76,7 +76,9 @@ class RandomInput(nn.Module):
         if mode not in MODES:
             raise ConfigError(f"defence_opts mode must be one of {MODES}, got {mode!r}")
         if max_size is not None and (not isinstance(max_size, int) or max_size < 2):
-            raise ConfigError(f"defence_opts max_size must be None or an int >= 2, got {max_size!r}")
+            raise ConfigError(
+                f"defence_opts max_size must be None or an int >= 2, got {max_size!r}"
+            )
         self.max_size = max_size
         self.mode = mode
 
@@ -86,7 +88,9 @@ class RandomInput(nn.Module):
             return x
         h, w = x.shape[-2:]
         side = max(h, w)
-        size = self.max_size if self.max_size is not None else max(side + 1, round(side * 331 / 299))
+        size = (
+            self.max_size if self.max_size is not None else max(side + 1, round(side * 331 / 299))
+        )
         z = random_resize_pad(x, size, mode=self.mode)
         return F.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
 
@@ -120,7 +124,9 @@ class ISCEClassifier(Classifier):
         self.defence: nn.Module = (
             RandomInput(**(defence_opts or {})) if defence == "random" else nn.Identity()
         )
-        self.head = make_head(classifier, backbone.feature_dim, num_classes, **(classifier_opts or {}))
+        self.head = make_head(
+            classifier, backbone.feature_dim, num_classes, **(classifier_opts or {})
+        )
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Normalised input (B, C, H, W) -> (B, D): defence (eval mode), then the backbone."""
@@ -142,7 +148,9 @@ def _register(name: str, base: str, size: tuple[int, int, int], heavy: bool) -> 
             backbone, num_classes, classifier, classifier_opts, defence, defence_opts
         )
 
-    factory.__doc__ = f"Core {base!r} with an isce head/defence (options: see robustlab.isce.models)."
+    factory.__doc__ = (
+        f"Core {base!r} with an isce head/defence (options: see robustlab.isce.models)."
+    )
 
 
 for _name, (_base, _size, _heavy) in BASES.items():
