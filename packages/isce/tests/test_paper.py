@@ -11,7 +11,7 @@ import torch
 
 from robustlab.core.losses import OBJECTIVES, get_objective
 from robustlab.core.models import build, load_model, save_checkpoint
-from robustlab.core.testing import MethodContract, MethodCase, PaperContract
+from robustlab.core.testing import MethodCase, MethodContract, PaperContract
 from robustlab.isce.defaults import PROFILES
 from robustlab.isce.paper import PAPER
 from robustlab.isce.tables import eps_sweep, table_eps_l2
@@ -109,7 +109,7 @@ def test_smoke_reproduction(tmp_path: Path) -> None:
     )
 
     class Smoke(type(PAPER)):  # type: ignore[misc]
-        profiles = {**PAPER.profiles, "quick": quick}
+        profiles = {**PAPER.profiles, "quick": quick}  # noqa: RUF012
 
     t0 = time.perf_counter()
     report = reproduce(

@@ -10,6 +10,8 @@ every robustness claim and prints the harness's sanity flags next to it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from robustlab.core.repro import Cell, Claim, Comparison, Paper, Plan, Profile, TableSpec
 from robustlab.isce import methods as _methods  # noqa: F401 - registers isce/* methods
 from robustlab.isce import models as _models  # noqa: F401 - registers isce/<base> models
@@ -19,6 +21,7 @@ from robustlab.isce.tables import pgd_row, runs
 __all__ = ["PAPER", "ISCEPaper"]
 
 ISCE = ("I-SCE", "I-SCE (logits)")
+Kind = Literal["robust", "clean", "other"]
 TABLE3 = ("SCE", "Center", "MMC", "I-SCE", "Random", "AT")
 
 
@@ -36,7 +39,7 @@ class ISCEPaper(Paper):
         out = []
         for row in rows:
             for name in names:
-                kind = "clean" if row == "Clean" else "robust"
+                kind: Kind = "clean" if row == "Clean" else "robust"
                 metric = "clean_acc" if row == "Clean" else f"acc/{row}"
                 if row.startswith(("AutoAttack", "sweep/")):
                     kind = "other"
@@ -127,14 +130,14 @@ class ISCEPaper(Paper):
             eps = [e for e in p.table_eps if (e != 0.02 if key == "CIFAR-10" else e != 0.01)]
             rows = ["Clean"] + [pgd_row(50, t, e) for t in (False, True) for e in eps]
             cells = self._cells(tid, rows, key, ["I-SCE", "AT"])
-            comps = tuple(
+            t_comps = tuple(
                 Comparison((tid, r, f"{key}/I-SCE"), ">", (tid, r, f"{key}/AT")) for r in rows[1:]
             )
             claim = Claim(
                 f"t{tid}-{key}-isce-gt-at".lower(),
                 f"{key}: I-SCE > AT in every PGD-50 column",
                 tid,
-                comps,
+                t_comps,
             )
             note = (
                 "eps in the paper's per-pixel units: the attack's L2 eps is eps x sqrt(d) "
@@ -216,10 +219,10 @@ class ISCEPaper(Paper):
             + [f"sweep/PGD-50 eps={s:g}" for s in p.sweep_eps]
             + ["sweep/eps_to_zero"]
         )
-        claims = []
+        m_claims: list[Claim] = []
         for n in models:
             col = f"{key}/{n}"
-            claims.append(
+            m_claims.append(
                 Claim(
                     f"{key}-{n}-masking".lower().replace(" ", "").replace("(", "").replace(")", ""),
                     f"{key}/{n}: no masking sign at eps {e:g} (PGD-50 <= FGSM and PGD-50 <= SimBA)",
@@ -239,7 +242,7 @@ class ISCEPaper(Paper):
                 tid,
                 f"Masking checks ({key}): is the robustness real?",
                 tuple(self._cells(tid, rows, key, models)),
-                tuple(claims),
+                tuple(m_claims),
                 note,
             )
         )
