@@ -40,16 +40,16 @@ from robustlab.core.train import TrainConfig
 CSV = """table,row,column,value,note
 T,Clean,1 epoch,80.0,
 T,Clean,3 epochs,90.0,
-T,FGSM eps=0.05,1 epoch,50.0,
-T,FGSM eps=0.05,3 epochs,60.0,
-T,FGSM eps=0.1,1 epoch,20.0,
-T,FGSM eps=0.1,3 epochs,-,not reported
+T,FGSM eps=0.2,1 epoch,50.0,
+T,FGSM eps=0.2,3 epochs,60.0,
+T,FGSM eps=0.3,1 epoch,20.0,
+T,FGSM eps=0.3,3 epochs,-,not reported
 """
 COLUMNS = {"1 epoch": "e1", "3 epochs": "e3"}
 ROWS = {
     "Clean": ("clean_acc", "clean"),
-    "FGSM eps=0.05": ("acc/FGSM eps=0.05", "robust"),
-    "FGSM eps=0.1": ("acc/FGSM eps=0.1", "robust"),
+    "FGSM eps=0.2": ("acc/FGSM eps=0.2", "robust"),
+    "FGSM eps=0.3": ("acc/FGSM eps=0.3", "robust"),
 }
 
 
@@ -83,11 +83,11 @@ class ToyPaper(Paper):
     def plan(self, profile: Profile) -> Plan:
         suite = Suite(
             "toy-fgsm",
-            [AttackSpec(f"FGSM eps={e}", "fgsm", {"eps": e}) for e in (0.05, 0.1)],
+            [AttackSpec(f"FGSM eps={e}", "fgsm", {"eps": e}) for e in (0.2, 0.3)],
             worst_case=False,
         )
         runs = {
-            rid: RunSpec(rid, (train_config(n),), suite, n_eval=200)
+            rid: RunSpec(rid, (train_config(n),), suite, n_eval=200, autoattack_n=32)
             for rid, n in (("e1", 1), ("e3", 3))
         }
         cells = tuple(
@@ -186,7 +186,7 @@ def test_end_to_end_report(finished: Path) -> None:
     e1, e3 = cells[("Clean", "1 epoch")], cells[("Clean", "3 epochs")]
     assert 10.0 < e1["ours"] <= 100.0 and e3["ours"] > e1["ours"]  # digits: 3 epochs learn more
     assert e1["delta"] == pytest.approx(e1["ours"] - 80.0)
-    assert cells[("FGSM eps=0.1", "3 epochs")]["paper_value"] is None
+    assert cells[("FGSM eps=0.3", "3 epochs")]["paper_value"] is None
     assert "**holds** (paper: holds)" in md
     csv = (pdir / "report.csv").read_text().splitlines()
     assert csv[0].startswith("paper,profile,table,row,column") and len(csv) == 7

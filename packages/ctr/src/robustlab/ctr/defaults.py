@@ -218,6 +218,7 @@ _BASE: dict[str, Any] = {
     "at_schedules": ("cyclic",),
     "at_eval_n": 2000,
     "at_extra_attacks": True,
+    "aa_n": None,
     "t7_eps_nt": 2 / 255,
     "t7_eps_at": 0.1,
     "t7_n": 2000,
@@ -242,7 +243,9 @@ def _profile(name: str, description: str, **settings: Any) -> Profile:
     adversarial-training setting. at_lr: AT lr per (method, schedule). at_epoch_scale: AT epochs =
     the paper's x this factor. at_n_train, at_batch_size: AT training set and batch. at_rows: (base,
     gamma, beta) rows of Tables 5/6/8/9 reproduced (None: all printed). at_schedules, at_eval_n,
-    at_extra_attacks: AT tables' schedules, evaluation inputs, Table 8/9 attacks. t7_eps_nt,
+    at_extra_attacks: AT tables' schedules, evaluation inputs, Table 8/9 attacks. aa_n: images
+    of the AutoAttack evaluation beside the robustness claims (the first of the AT evaluation's;
+    None: all). t7_eps_nt,
     t7_eps_at, t7_n, t7_pgd_steps, t7_apgd, t7_losses: Table 7's attack study. fig7_gammas: Fig. 7.
     """
     return Profile(name, description, **{**_BASE, **settings})
@@ -259,7 +262,7 @@ QUICK = _profile(
         "study (Table 7 analog): CE vs STD vs SCE (gamma 5) FGSM/PGD-10 at eps 2/255 on the "
         "dropout model, first 500 test images. Madry-AT (PGD-7) with and without CTR (gamma 2) "
         "on LeNet-5 at eps 0.1, 3 epochs on the first 8,000 training images (batch 32, max lr "
-        "0.05), evaluated on 1,000. "
+        "0.05), evaluated on 1,000 (AutoAttack standard on the first 500). "
         "Under-trained models: the numbers check directions, not the printed values."
     ),
     nt_epochs=4,
@@ -278,6 +281,7 @@ QUICK = _profile(
     at_rows=(("madry-at", 0.0, 0.0), ("madry-at", 2.0, 0.0)),
     at_schedules=("cyclic",),
     at_eval_n=1000,
+    aa_n=500,
     at_extra_attacks=False,
     t7_n=500,
     t7_pgd_steps=10,

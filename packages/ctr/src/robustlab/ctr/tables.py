@@ -268,7 +268,12 @@ def at_run(p: Profile, base: str, gamma: float, beta: float, schedule: str, epoc
         t7_kw = {"attacks": t7_attacks(p, p.t7_eps_at), "n": p.t7_n, "asr": True, "prefix": "t7/"}
         analyses.append(("ctr/attack-accuracy", t7_kw))
     return RunSpec(
-        rid, (preset.train_config(),), at_suite(p), p.at_eval_n, analyses=tuple(analyses)
+        rid,
+        (preset.train_config(),),
+        at_suite(p),
+        p.at_eval_n,
+        analyses=tuple(analyses),
+        autoattack_n=p.aa_n,
     )
 
 
@@ -303,11 +308,12 @@ class _Builder:
     def add(self, table: str, row: str, col: str, run: str, metric: str, kind: Kind) -> None:
         pc = self.index.get((table, row, col))
         value = pc.value if pc is not None else None
+        # a reduced budget or another dataset: shown without a tolerance mark, kind kept (a
+        # robust analog cell still gets its AutoAttack verdict)
         analog = self.p.name != "paper" and table in {"5", "6", "7", "8", "9"}
-        if analog or (self.p.name == "quick" and pc is not None):
-            kind = "other"  # a reduced budget or another dataset: no tolerance verdict
+        analog = analog or (self.p.name == "quick" and pc is not None)
         self.cells.setdefault(table, []).append(
-            Cell(table, row, col, run, metric, value, None, kind)
+            Cell(table, row, col, run, metric, value, None, kind, analog=analog)
         )
 
     # Tables 1-2 ------------------------------------------------------------------------

@@ -147,6 +147,13 @@ def render_html(report: ReproReport, figures: Sequence[FigureFile] = ()) -> str:
         body.append("</table>")
     for table in report.tables:
         body += _table(table)
+    helpers = report.helper_rows()
+    if helpers:
+        body.append("<h2>Helper runs</h2><p>Runs other runs need (run dependencies).</p>")
+        body.append("<table><tr><th>Run</th><th>Needed by</th><th>Method / model</th>")
+        body.append("<th>Clean acc.</th></tr>")
+        body += ["<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in helpers]
+        body.append("</table>")
     body += _sanity(report)
     if figures:
         body.append("<h2>Figures</h2>")

@@ -137,6 +137,15 @@ def render_markdown(report: ReproReport, figures: Sequence[FigureFile] = ()) -> 
         lines += [*_md_table([*header, "Under AutoAttack", "Flags"], rows), ""]
     for table in report.tables:
         lines += table_lines(table)
+    helpers = report.helper_rows()
+    if helpers:
+        lines += [
+            "## Helper runs",
+            "",
+            "Runs other runs need (run dependencies); they fill no cell.",
+            "",
+        ]
+        lines += [*_md_table(["Run", "Needed by", "Method / model", "Clean acc."], helpers), ""]
     lines += sanity_lines(report)
     shown = [f for f in figures if f.png_path is not None]
     if shown:

@@ -94,6 +94,14 @@ def mark_autoattack(tables: Sequence[TableSpec], runs: Mapping[str, RunSpec]) ->
     }
 
 
+def _aa_n(spec: RunSpec, available: int) -> int | None:
+    """How many of the run's evaluation images AutoAttack attacks (the first ones)."""
+    n = spec.n_eval
+    if spec.autoattack_n is not None:
+        n = min(spec.autoattack_n, n if n is not None else available)
+    return n
+
+
 def run_autoattack(
     model: nn.Module,
     x: Tensor,
@@ -137,7 +145,7 @@ def run_autoattack(
                 model,
                 (x, y),
                 "autoattack",
-                n=spec.n_eval,
+                n=_aa_n(spec, len(y)),
                 batch_size=spec.eval_batch_size,
                 device=device,
                 state_path=path.with_name(path.stem + "_state.json"),

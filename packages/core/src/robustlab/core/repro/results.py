@@ -116,6 +116,25 @@ class ReproReport:
             if isinstance(flag, dict) and flag.get("passed") is False
         ]
 
+    def helper_rows(self) -> list[tuple[str, str, str, str]]:
+        """(run id, needed by as "run (role)", method/model, clean accuracy) of every helper run:
+        a dependency (teacher, substitute, guide) that fills no cell itself."""
+        users: dict[str, list[str]] = {}
+        for rid, run in sorted(self.runs.items()):
+            for role, dep in (run.get("summary", {}).get("needs") or {}).items():
+                users.setdefault(dep, []).append(f"{rid} ({role})")
+        rows = []
+        for rid, run in sorted(self.runs.items()):
+            summary = run.get("summary", {})
+            if not summary.get("helper"):
+                continue
+            metrics = run.get("metrics", {})
+            acc = metrics.get("clean_acc", metrics.get("train/clean_acc"))
+            what = f"{summary.get('method', '?')} / {summary.get('model', '?')}"
+            acc_text = f"{acc:.2f}" if isinstance(acc, (int, float)) else run.get("status", "?")
+            rows.append((rid, ", ".join(users.get(rid, [])) or "–", what, acc_text))
+        return rows
+
     def checked_runs(self) -> int:
         """Number of finished runs whose evaluation recorded sanity checks."""
         return sum(bool(r.get("checks")) for r in self.runs.values())
@@ -146,7 +165,8 @@ def cell_result(
     delta = ours - cell.paper_value
     tol = cell.effective_tolerance
     both_zero = cell.kind != "other" and abs(ours) < NEAR_ZERO and abs(cell.paper_value) < NEAR_ZERO
-    within = None if tol is None or not at_budget or both_zero else abs(delta) <= tol + 1e-9
+    judged = at_budget and not cell.analog and not both_zero
+    within = abs(delta) <= tol + 1e-9 if tol is not None and judged else None
     return CellResult(cell, ours, delta, within, measurement, both_zero)
 
 

@@ -52,6 +52,9 @@ class Cell:
         paper_value: The printed value (None where the paper printed none).
         tolerance: Allowed |ours - paper|; None -> :data:`DEFAULT_TOLERANCE` of ``kind``.
         kind: "clean" (accuracy on clean data), "robust" (accuracy under attack) or "other".
+        analog: Measured under another budget, model or dataset than the printed value (an
+            analog profile): shown beside the paper's value without a tolerance mark. The kind
+            stays what the metric is, so a robust analog cell still gets its AutoAttack verdict.
     """
 
     table: str
@@ -62,6 +65,7 @@ class Cell:
     paper_value: float | None
     tolerance: float | None = None
     kind: Literal["robust", "clean", "other"] = "robust"
+    analog: bool = False
 
     def __post_init__(self) -> None:
         _check(self.kind, KINDS, "Cell.kind")
@@ -190,6 +194,10 @@ class RunSpec:
         autoattack: Also evaluate with AutoAttack standard at each (eps, norm) of the suite, on
             the same images (metrics ``aa/<norm> eps=<eps>``). The runner sets it for every run
             a robustness cell uses (:mod:`robustlab.core.repro.autoattack`).
+        autoattack_n: Run AutoAttack on the first ``autoattack_n`` evaluation images only
+            (None: all ``n_eval``). Every run of a claim should use the same value so that the
+            AutoAttack verdict stays paired; AutoAttack on a robust model costs seconds per image
+            on a CPU, which is what this bounds in the quick profiles.
     """
 
     id: str
@@ -203,8 +211,14 @@ class RunSpec:
     needs: dict[str, str] = dataclasses.field(default_factory=dict)
     seeds: tuple[int, ...] = ()
     autoattack: bool = False
+    autoattack_n: int | None = None
 
     def __post_init__(self) -> None:
+        if self.autoattack_n is not None and self.autoattack_n <= 0:
+            raise ValueError(
+                f"RunSpec {self.id!r}: autoattack_n must be a positive int or None, "
+                f"got {self.autoattack_n!r}"
+            )
         if len(set(self.seeds)) != len(self.seeds) or any(
             not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds
         ):
@@ -258,6 +272,8 @@ class RunSpec:
             out["seeds"] = list(self.seeds)
         if self.autoattack:
             out["autoattack"] = True
+        if self.autoattack_n is not None:
+            out["autoattack_n"] = self.autoattack_n
         return out
 
 
