@@ -19,7 +19,7 @@ from robustlab.ltd.losses import (
 )
 from robustlab.ltd.tau_search import TABLE6_TAUS, select_tau_best, select_tau_max, taus_up_to
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BN_ORDERS",

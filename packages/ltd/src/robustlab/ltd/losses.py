@@ -21,7 +21,8 @@ Decisions (spec ``ltd.md`` and the package README):
 * Everything is computed in float32 (logits from bf16/fp16 autocast are upcast).
 * ``tau = inf`` is allowed and is the limit ``tau -> infinity``: uniform targets.
 
-``robustlab.core`` has no shared loss module yet, so these use ``torch.nn.functional`` directly.
+The cross-entropy and KL are core's (``robustlab.core.losses.cross_entropy`` / ``kl_div``); this
+module adds the temperature, the checks and the eq. 28 combination.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.core.errors import ConfigError
+from robustlab.core.losses import cross_entropy as core_cross_entropy
+from robustlab.core.losses import kl_div
 
 __all__ = [
     "REDUCTIONS",
@@ -179,8 +182,9 @@ def soft_cross_entropy(
             raise ValueError(
                 "target_probs rows must sum to 1 (apply softmax to the teacher logits)"
             )
-    log_p = F.log_softmax(student_logits.float(), dim=-1)
-    per_example = -(target_probs.detach().float() * log_p).sum(dim=-1)
+    per_example = core_cross_entropy(
+        student_logits.float(), target_probs.detach().float(), reduction="none"
+    )
     return _reduce(per_example, reduction)
 
 
@@ -240,9 +244,7 @@ def trades_kl(
         check_logits(clean_logits, "student_clean_logits")
         check_logits(adv_logits, "student_adv_logits")
         _check_same_shape(clean_logits, adv_logits, "student_clean_logits", "student_adv_logits")
-    log_p = F.log_softmax(clean_logits.float(), dim=-1)
-    log_q = F.log_softmax(adv_logits.float(), dim=-1)
-    per_example = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+    per_example = kl_div(clean_logits, adv_logits, reduction="none")
     return _reduce(per_example, reduction)
 
 
