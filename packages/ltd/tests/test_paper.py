@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from robustlab.core.repro import dependency_order
+from robustlab.core.repro import Profile, dependency_order
 from robustlab.ltd.paper import PAPER, LTDPaper
 
 
@@ -77,7 +78,7 @@ def test_smoke_reproduction(tmp_path: Path) -> None:
     )
 
     class Smoke(LTDPaper):
-        profiles = {**PAPER.profiles, "quick": small}
+        profiles: ClassVar[dict[str, Profile]] = {**PAPER.profiles, "quick": small}
 
     report = reproduce(
         Smoke(),

@@ -99,11 +99,7 @@ def tau_search(
     needs = {"teacher": str(root / "teacher")}
 
     def clean_acc(model: Any) -> float:
-        return float(
-            evaluate(
-                model, profile.dataset, [], n=n, device=device, progress=False, checks=False
-            ).clean_acc
-        )
+        return _clean_accuracy(model, profile.dataset, n, device)
 
     limit = clean_acc(teacher.model) - 5.0 if threshold is None else float(threshold)
     natural: dict[float, float] = {}
@@ -121,12 +117,13 @@ def tau_search(
         log.info("tau-search step 1: tau %g clean %.2f%%", tau, natural[tau])
     tau_max = select_tau_max(natural, limit)
     results: dict[Any, tuple[float, float]] = {}
-    for key in ["TRADES", *taus_up_to(taus, tau_max)]:  # step 2: full eq. 28
-        tau = None if key == "TRADES" else float(key)
-        cfg = student_preset(profile, tau=tau).train_config()
-        if tau is not None:
+    grid: list[float | None] = [None, *taus_up_to(taus, tau_max)]
+    for t in grid:  # step 2: full eq. 28 (None = the TRADES baseline)
+        key: Any = "TRADES" if t is None else t
+        cfg = student_preset(profile, tau=t).train_config()
+        if t is not None:
             cfg = cfg.replace(needs=needs)
-        rid = "trades" if tau is None else f"ltd-t{tau:g}"
+        rid = "trades" if t is None else f"ltd-t{t:g}"
         model = train(cfg, root / rid, device, False).model
         res = evaluate(
             model, profile.dataset, suite, n=n, device=device, progress=False, eps=profile.eps
@@ -153,3 +150,20 @@ def tau_search(
         "results": results,
         "table": "\n".join(lines),
     }
+
+
+def _clean_accuracy(model: Any, dataset: str, n: int | None, device: str | None) -> float:
+    """Clean test accuracy in percent of ``model`` on the first ``n`` test images."""
+    import torch
+
+    from robustlab.core.data import load
+
+    data = load(dataset, "test", n=n)
+    dev = next(model.parameters()).device if device is None else torch.device(device)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(data.y), 512):
+            logits = model(data.x[i : i + 512].to(dev))
+            correct += int((logits.argmax(1).cpu() == data.y[i : i + 512]).sum())
+    return 100.0 * correct / len(data.y)
