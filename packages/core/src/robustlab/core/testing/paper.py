@@ -2,7 +2,8 @@
 
 For every profile of the paper: the plan passes :func:`~robustlab.core.repro.spec.check_paper`;
 every cell names a run and a metric that run will produce (``clean_acc``, ``worst_case_acc`` and
-``acc/<label>`` for the labels of the run's suite, ``n_eval``, ``train/...``; other keys only
+``acc/<label>`` for the labels of the run's suite, ``n_eval``, ``train/...``, the AutoAttack
+metrics ``aa/<norm> eps=<eps>`` of runs a robustness cell uses (:func:`autoattack_metrics`); other keys only
 when the run has analyses, whose outputs are not known statically); every run's training phases
 build (dataset, model and method names resolve, the method accepts its options; no data is
 read); every claim compares cells of the same profile. The shipped CSV equals the reference copy
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from robustlab.core.repro.autoattack import mark_autoattack
 from robustlab.core.repro.published import load_published
 from robustlab.core.repro.spec import ANALYSES, PROFILES, RunSpec, check_paper
 
@@ -55,9 +57,26 @@ def run_metrics(run: RunSpec) -> tuple[set[str], tuple[str, ...], bool]:
     if run.suite is not None:
         suite = resolve_suite(run.suite)
         keys |= {"clean_acc", "worst_case_acc"} | {f"acc/{a.label}" for a in suite.attacks}
+    keys |= autoattack_metrics(run)
     phases = len(run.train)
     prefixes = ("train/",) if phases == 1 else tuple(f"train{i + 1}/" for i in range(phases))
     return keys, prefixes, bool(run.analyses)
+
+
+def autoattack_metrics(run: RunSpec) -> set[str]:
+    """The AutoAttack metrics (``aa/<norm> eps=<eps>``) the runner adds to ``run``: one per
+    (eps, norm) budget of its suite when ``run.autoattack`` is set (by
+    :func:`robustlab.core.repro.autoattack.mark_autoattack` for every run a robustness cell uses)."""
+    from robustlab.core.eval import resolve_suite
+    from robustlab.core.repro.autoattack import aa_metric, budgets
+
+    if not run.autoattack or run.suite is None:
+        return set()
+    attacks = [
+        {"attack": a.attack if isinstance(a.attack, str) else "", "kwargs": dict(a.kwargs)}
+        for a in resolve_suite(run.suite).attacks
+    ]
+    return {aa_metric(eps, norm) for eps, norm in budgets(attacks)}
 
 
 def _published(paper: Any) -> list[Any]:
@@ -89,6 +108,7 @@ class PaperContract:
         problems = []
         for profile in self._profiles():
             tables, runs = check_paper(self._paper(), profile)
+            runs = mark_autoattack(tables, runs)  # the runner adds AutoAttack metrics to these
             known = {rid: run_metrics(run) for rid, run in runs.items()}
             for table in tables:
                 for cell in table.cells:
