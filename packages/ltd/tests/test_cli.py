@@ -21,6 +21,7 @@ TINY = QUICK.replace(
 )
 
 
+@pytest.mark.slow
 def test_tau_search_two_steps(tmp_path: Path, one_thread: None) -> None:
     out = tau_search(
         TINY, [1.0, 4.0, 30.0], threshold=0.0, suite="fgsm", runs_dir=tmp_path, device="cpu"
