@@ -13,7 +13,7 @@ def published() -> list:
 
 
 def test_version_and_exports() -> None:
-    assert robustlab.d2r.__version__ == "0.1.0"
+    assert robustlab.d2r.__version__ == "0.2.0"
     for name in robustlab.d2r.__all__:
         assert hasattr(robustlab.d2r, name), name
 
