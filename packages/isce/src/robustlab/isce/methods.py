@@ -109,8 +109,7 @@ class ArcFaceObjective(_ModuleObjective):
 
 
 for _cls in (ISCEObjective, LGMObjective, MMCObjective, ArcFaceObjective):
-    if _cls.name not in OBJECTIVES.names():
-        OBJECTIVES.register(_cls.name, _cls)
+    OBJECTIVES.register(_cls.name, _cls)  # names() would load the plugins (this module) again
 
 
 # ------------------------------------------------------------------------------------ methods

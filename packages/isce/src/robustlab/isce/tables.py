@@ -134,5 +134,4 @@ def eps_sweep(
     return out
 
 
-if "isce/eps-sweep" not in ANALYSES.names():
-    ANALYSES.register("isce/eps-sweep", eps_sweep)
+ANALYSES.register("isce/eps-sweep", eps_sweep)
