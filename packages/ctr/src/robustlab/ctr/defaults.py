@@ -219,6 +219,12 @@ _BASE: dict[str, Any] = {
     "at_eval_n": 2000,
     "at_extra_attacks": True,
     "aa_n": None,
+    "trades_steps": 10,
+    "trades_alpha": 0.007 * 0.1 / 0.031,
+    "fig4_datasets": ("FM",),
+    "fig4_eps": tuple(k / 255 for k in (2, 8, 16, 24)),
+    "fig4_n_white": 2000,
+    "fig4_n_black": 1000,
     "t7_eps_nt": 2 / 255,
     "t7_eps_at": 0.1,
     "t7_n": 2000,
@@ -245,7 +251,10 @@ def _profile(name: str, description: str, **settings: Any) -> Profile:
     gamma, beta) rows of Tables 5/6/8/9 reproduced (None: all printed). at_schedules, at_eval_n,
     at_extra_attacks: AT tables' schedules, evaluation inputs, Table 8/9 attacks. aa_n: images
     of the AutoAttack evaluation beside the robustness claims (the first of the AT evaluation's;
-    None: all). t7_eps_nt,
+    None: all). trades_steps, trades_alpha: TRADES' training attack (TRADES' own 10 steps of
+    0.007 at eps 0.031; the analogs keep the step/eps ratio: 0.0226 at eps 0.1). fig4_datasets,
+    fig4_eps, fig4_n_white, fig4_n_black: Fig. 4 (codes reproduced, empty: not; eps; white-box /
+    black-box + AutoAttack images). t7_eps_nt,
     t7_eps_at, t7_n, t7_pgd_steps, t7_apgd, t7_losses: Table 7's attack study. fig7_gammas: Fig. 7.
     """
     return Profile(name, description, **{**_BASE, **settings})
@@ -288,6 +297,7 @@ QUICK = _profile(
     t7_apgd=False,
     t7_losses=("CE", "SCE", "STD"),
     fig7_gammas=(),
+    fig4_datasets=(),
 )
 
 FMNIST = _profile(
@@ -298,7 +308,11 @@ FMNIST = _profile(
         "full test set) and the FashionMNIST panels of Fig. 1, 3, 5, 6 (FGSM/PGD-20 on the first "
         "2,000 test images). Tables 5-9 as analogs at eps 0.1 on Fashion-MNIST with LeNet-5, "
         "Cyclic schedule, epochs = the paper's x 0.1 (relative budgets kept), a subset of the "
-        "printed (beta, gamma) rows; AutoAttack and Square are left to the paper profile."
+        "printed (beta, gamma) rows (TRADES' training attack: 10 steps, step/eps as TRADES'); "
+        "AutoAttack (core's, beside the robustness claims) on the AT runs' 2,000 images; Square "
+        "left to the paper profile. Fig. 4 analog: MNISTNet on Fashion-MNIST, the nine "
+        "regularisers, MDL and MDL-PCC under APGD and CW-Linf (first 2,000) and Square and "
+        "AutoAttack (first 1,000) at eps 2, 8, 16, 24/255."
     ),
     at_rows=(
         ("fast-at", 0.0, 0.0),
@@ -322,7 +336,8 @@ PAPER = _profile(
         "FashionMNIST (MNISTNet), CIFAR-10/100 (VGG16, ResNet50), 3 seeds for Table 3; Tables "
         "5-9 with ResNet18 on CIFAR-10 at eps 8/255, both schedules, every printed (beta, gamma, "
         "epochs) row; white-box attacks on the first 2,000 test images, AutoAttack and Square "
-        "on the first 1,000."
+        "on the first 1,000. Fig. 4: VGG16 on CIFAR-10 with the nine regularisers, MDL and "
+        "MDL-PCC under APGD, CW-Linf, Square and AutoAttack at eps 1-8, 12, 16/255."
     ),
     nt_datasets=("M", "FM", "C10", "C100"),
     at_model="resnet18",
@@ -332,6 +347,10 @@ PAPER = _profile(
     at_lr=AT_LR,
     at_epoch_scale=1.0,
     at_schedules=("multistep", "cyclic"),
+    aa_n=1000,
+    trades_alpha=0.007,
+    fig4_datasets=("C10",),
+    fig4_eps=tuple(k / 255 for k in (1, 2, 3, 4, 5, 6, 7, 8, 12, 16)),
     t7_eps_at=8 / 255,
 )
 

@@ -33,6 +33,8 @@ TITLES = {
     "9": "Fast-AT, Free-AT and Madry-AT with and without CTR, more attacks",
     "fig1": "Fig. 1: clean accuracy of MDL vs eta (FashionMNIST; MC = Cyclic, MM = Multistep)",
     "fig3": "Fig. 3: FGSM/PGD accuracy vs eps of dropout, MSD and MDL (FashionMNIST)",
+    "fig4": "Fig. 4: accuracy (%) of the regularisers, MDL and MDL-PCC under APGD, CW-Linf, "
+    "Square and AutoAttack vs eps (CIFAR-10 VGG16)",
     "fig5": "Fig. 5: FGSM/PGD accuracy vs eps of DC and DC+MDL (FashionMNIST)",
     "fig6": "Fig. 6: wrong-class probabilities below an empirical CT (FashionMNIST)",
     "fig7": "Fig. 7: attack success rate (%) of SCE-driven PGD vs gamma",
@@ -138,6 +140,42 @@ def _t7_claims(cells: list[Cell]) -> list[Claim]:
     return out
 
 
+#: The nine regularisers of Fig. 4 (MDL-PCC is measured but not part of the paper's claim).
+FIG4_OTHERS = (
+    "DO [10]",
+    "DC [11]",
+    "DB [12]",
+    "MSD [13]",
+    "Disout [14]",
+    "FL [34]",
+    "LR [35]",
+    "LS [36]",
+    "OLS [37]",
+)
+
+
+def _fig4_claims(cells: list[Cell]) -> list[Claim]:
+    """Section 5.1.3 on Fig. 4: "Under all white-box attacks (except AutoAttack) and all
+    black-box attacks with any attack strength, the accuracy of MDL is significantly greater
+    than that of the other regularization methods." One claim per attack (every eps, every
+    regulariser); AutoAttack columns are shown without a claim (the paper excepts them)."""
+    refs = {c.ref for c in cells}
+    by_attack: dict[str, list[Comparison]] = {}
+    for c in cells:
+        if c.row not in FIG4_OTHERS:
+            continue
+        attack = c.column.split(" eps=")[0].split("/")[-1]
+        mdl = ("fig4", MDL, c.column)
+        if attack == "AA" or mdl not in refs:
+            continue
+        by_attack.setdefault(attack, []).append(Comparison(mdl, ">", c.ref))
+    out: list[Claim] = []
+    for attack, comps in by_attack.items():
+        text = f"MDL is more robust than every other regulariser under {attack} at every eps"
+        out += _claim(f"fig4-mdl-robust-{attack.lower()}", text, "fig4", comps)
+    return out
+
+
 def claims_for(table: str, cells: list[Cell]) -> list[Claim]:
     """The paper's claims about ``table``, restricted to the cells present."""
     if table in ("1", "3", "4"):
@@ -157,6 +195,8 @@ def claims_for(table: str, cells: list[Cell]) -> list[Claim]:
             base = [("DC+MDL (ours)", "DC [11]")]
         text = "MDL is more robust than its baselines under FGSM and PGD at every eps"
         return _pairs(cells, table, base, text, f"{table}-mdl-robust")
+    if table == "fig4":
+        return _fig4_claims(cells)
     if table == "fig6":
         rows = [(MDL, r) for r in dict.fromkeys(c.row for c in cells) if r != MDL]
         text = "MDL has the most wrong-class probabilities below every empirical CT"

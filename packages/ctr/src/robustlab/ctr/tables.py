@@ -18,6 +18,7 @@ from typing import Any, Literal
 from robustlab.core.eval import AttackSpec, Suite
 from robustlab.core.eval.eps import format_eps
 from robustlab.core.repro import Cell, Profile, PublishedCell, RunSpec
+from robustlab.core.repro.autoattack import aa_metric
 from robustlab.ctr.analyses import DEFAULT_CT_THRESHOLDS, ct_key
 from robustlab.ctr.defaults import (
     DATASETS,
@@ -37,7 +38,7 @@ ROW_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "DO [10]": ("dropout", {}),
     "FL [34]": ("focal", {}),
     "DB [12]": ("dropblock", {}),
-    "MSD [13]": ("msd", {}),
+    "MSD [13]": ("ctr/msd", {}),
     "Disout [14]": ("disout", {}),
     "LR [35]": ("label-relaxation", {}),
     "DC [11]": ("dropconnect", {}),
@@ -64,6 +65,20 @@ T34_COLUMNS = {
 T34_MODEL = {"M": "mnistnet", "FM": "mnistnet", "C10": "vgg16", "C100": "vgg16"}
 FIG3_ROWS = ("DO [10]", "MSD [13]", "MDL (ours)")
 FIG5_ROWS = ("DC [11]", "DC+MDL (ours)")
+#: Fig. 4: the nine regularisers, MDL, and MDL-PCC (whose robustness the paper does not plot).
+FIG4_ROWS = (
+    "DO [10]",
+    "DC [11]",
+    "DB [12]",
+    "MSD [13]",
+    "Disout [14]",
+    "FL [34]",
+    "LR [35]",
+    "LS [36]",
+    "OLS [37]",
+    "MDL (ours)",
+    "MDL-PCC (ours)",
+)
 AT_NAMES = {"Fast-AT": "fast-at", "Free-AT": "free-at", "Madry-AT": "madry-at", "TRADES": "trades"}
 AT_EPOCHS = {"fast-at": 50, "free-at": 50, "madry-at": 50, "trades": 200}
 T7_COLUMNS = {
@@ -106,8 +121,20 @@ def curve_attacks(p: Profile) -> list[dict[str, Any]]:
     return out
 
 
+#: The TRADES start of KL-objective attacks: x + 0.001 N(0, 1). KL(p(x) || p(x')) and its
+#: gradient are 0 at x' = x, so an attack starting there does not move (FGSM/KL would be a no-op;
+#: the paper's FGSM/KL success rate of 26.45 % on the NT model implies a perturbed start).
+KL_START: dict[str, Any] = {"random_start": True, "init": "normal", "init_std": 0.001}
+#: Attack losses whose value and gradient vanish at x' = x.
+KL_LOSSES = ("kl", "ctr/skl")
+
+
 def t7_attacks(p: Profile, eps: float) -> list[dict[str, Any]]:
-    """Table 7: FGSM / PGD / APGD maximising CE, SCE (gamma 5), KL, SKL (gamma 1), STD."""
+    """Table 7: FGSM / PGD / APGD maximising CE, SCE (gamma 5), KL, SKL (gamma 1), STD.
+
+    KL and SKL attacks (FGSM and PGD) start from x + 0.001 N(0, 1) (:data:`KL_START`, TRADES);
+    FGSM keeps its step alpha = eps.
+    """
     out = []
     for fam in ("FGSM", "PGD", "APGD"):
         if fam == "APGD" and not p.t7_apgd:
@@ -116,10 +143,14 @@ def t7_attacks(p: Profile, eps: float) -> list[dict[str, Any]]:
             if row not in p.t7_losses:
                 continue
             label = f"{fam}/{row}"
+            start = KL_START if loss in KL_LOSSES else {}
             if fam == "FGSM":
-                out.append(AttackSpec(label, "fgsm", {"eps": eps, "loss": loss}).to_dict())
+                kw = {"eps": eps, "loss": loss} | ({"alpha": eps, **start} if start else {})
+                out.append(AttackSpec(label, "fgsm", kw).to_dict())
             elif fam == "PGD":
-                out.append(_pgd(eps, p.t7_pgd_steps, label, loss))
+                spec = _pgd(eps, p.t7_pgd_steps, label, loss)
+                spec["kwargs"] |= start
+                out.append(spec)
             else:
                 out.append(
                     AttackSpec(label, "apgd-ce", {"eps": eps, "steps": 100, "loss": loss}).to_dict()
@@ -147,6 +178,65 @@ def at_suite(p: Profile) -> Suite:
     return Suite(f"ctr/at-{p.name}", specs, worst_case=False)
 
 
+#: Metric prefixes of the analyses (every analysis metric is namespaced: core refuses a run whose
+#: metric names collide, e.g. an analysis' clean accuracy over the evaluation's ``clean_acc``).
+CURVE, T7, FIG4_WB, FIG4_BB, BLACKBOX = "curve/", "t7/", "fig4/", "fig4bb/", "bb/"
+#: Fig. 4: VGG16 on CIFAR-10 in the paper; the fmnist profile's analog uses MNISTNet on
+#: Fashion-MNIST (cells ``analog=True``).
+FIG4_MODEL = {"C10": "vgg16", "FM": "mnistnet"}
+FIG4_WHITE = ("APGD", "CW-inf")
+FIG4_BLACK = ("Square", "AA")
+
+
+def fig4_attacks(p: Profile) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fig. 4's attacks at each eps of ``p.fig4_eps`` (setup of 5.1.1): white-box APGD (100
+    iterations) and CW-Linf (10 iterations, lr 0.01) on the first 2,000 test images; black-box
+    Square (5,000 queries) and AutoAttack (standard) on the first 1,000.
+
+    Returns:
+        (white-box specs, black-box + AutoAttack specs) as ``AttackSpec.to_dict`` dicts.
+    """
+    white, black = [], []
+    for e in p.fig4_eps:
+        lab = _eps_label(e)
+        white.append(AttackSpec(f"APGD eps={lab}", "apgd-ce", {"eps": e, "steps": 100}).to_dict())
+        cw = {"eps": e, "alpha": 0.01, "steps": 10}
+        white.append(AttackSpec(f"CW-inf eps={lab}", "cw-linf", cw).to_dict())
+        sq = {"eps": e, "n_queries": 5000}
+        black.append(AttackSpec(f"Square eps={lab}", "square", sq).to_dict())
+        black.append(AttackSpec(f"AA eps={lab}", "autoattack", {"eps": e}).to_dict())
+    return white, black
+
+
+def fig4_analyses(p: Profile, code: str) -> list[tuple[str, dict[str, Any]]]:
+    """The two Fig. 4 analyses of one natural-training run (white-box 2,000, black-box 1,000)."""
+    white, black = fig4_attacks(p)
+    return [
+        ("ctr/attack-accuracy", {"attacks": white, "n": p.fig4_n_white, "prefix": FIG4_WB}),
+        ("ctr/attack-accuracy", {"attacks": black, "n": p.fig4_n_black, "prefix": FIG4_BB}),
+    ]
+
+
+#: Side of the (square) map at each model's ``map_drop_stage`` output for its paper input:
+#: MNISTNet 28 -> 26 -> 24 -> pool 12 -> 10 -> 8 -> pool 4; VGG16 32 -> five pools -> 1;
+#: ResNet50 (CIFAR) layer4 4 (checked in the tests by a forward pass).
+MAP_SIDE = {"mnistnet": 4, "vgg16": 1, "resnet50": 4}
+#: Block size / map side of the originals' settings: DropBlock 7 on ResNet-50's 14x14 group-3
+#: maps (Ghiasi et al. 2018), Disout 6 on CIFAR ResNet-56's 8x8 last-stage maps (Tang et al.).
+BLOCK_FRACTION = {"dropblock": 7 / 14, "disout": 6 / 8}
+
+
+def map_drop_opts(method: str, model: str) -> dict[str, Any]:
+    """``block_size`` for DropBlock/Disout that fits the map they drop (the originals' block /
+    map ratio of :data:`BLOCK_FRACTION` on :data:`MAP_SIDE`; at least 1): MNISTNet's 4x4 maps get
+    2 (DropBlock) and 3 (Disout) instead of the ImageNet/CIFAR-ResNet 7 and 6, which cover the
+    whole map. Empty for other methods."""
+    if method not in BLOCK_FRACTION:
+        return {}
+    side = MAP_SIDE[model]
+    return {"block_size": max(1, min(side, round(BLOCK_FRACTION[method] * side)))}
+
+
 # ------------------------------------------------------------------------------ natural runs
 
 
@@ -166,8 +256,8 @@ def nt_run(
     """
     method, opts = ROW_METHODS[row]
     ds = DATASETS[code]
-    opts = dict(opts)
-    if method.startswith("ctr/"):
+    opts = dict(opts) | map_drop_opts(method, model)
+    if "mdl" in method:
         opts["eta"] = eta if eta is not None else PAPER_ETA[ds]
     preset = natural_preset(
         method,
@@ -187,7 +277,10 @@ def nt_run(
     analyses: list[tuple[str, dict[str, Any]]] = []
     if schedule == "cyclic" and seed == 0 and eta is None:
         if code == "FM" and row in FIG3_ROWS + FIG5_ROWS:
-            analyses.append(("ctr/attack-accuracy", {"attacks": curve_attacks(p), "n": p.curve_n}))
+            curve_kw = {"attacks": curve_attacks(p), "n": p.curve_n, "prefix": CURVE}
+            analyses.append(("ctr/attack-accuracy", curve_kw))
+        if code in p.fig4_datasets and model == FIG4_MODEL.get(code):
+            analyses += fig4_analyses(p, code)
         analyses.append(("ctr/wrong-class-below-threshold", {}))
         analyses.append(("ctr/empirical-ct-curve", {"thresholds": list(DEFAULT_CT_THRESHOLDS)}))
     if p.name != "paper" and (code, schedule, row, seed, eta) == (
@@ -197,7 +290,7 @@ def nt_run(
         0,
         None,
     ):
-        t7_kw = {"attacks": t7_attacks(p, p.t7_eps_nt), "n": p.t7_n, "asr": True, "prefix": "t7/"}
+        t7_kw = {"attacks": t7_attacks(p, p.t7_eps_nt), "n": p.t7_n, "asr": True, "prefix": T7}
         analyses.append(("ctr/attack-accuracy", t7_kw))
     return RunSpec(rid, (preset.train_config(),), None, p.nt_n_test, analyses=tuple(analyses))
 
@@ -238,6 +331,7 @@ def paper_epochs(base: str, gamma: float, label: str, schedule: str, idx: Index)
 
 def at_run(p: Profile, base: str, gamma: float, beta: float, schedule: str, epochs: int) -> RunSpec:
     """One adversarial-training run (Tables 5-9)."""
+    trades = base == "trades"  # TRADES' own training attack (the paper: "same as TRADES")
     preset = adversarial_preset(
         base,
         gamma=gamma,
@@ -246,8 +340,8 @@ def at_run(p: Profile, base: str, gamma: float, beta: float, schedule: str, epoc
         epochs=epochs,
         lr=p.at_lr[(base, schedule)],
         eps=p.at_eps,
-        alpha=p.at_alpha,
-        steps=p.at_steps,
+        alpha=p.trades_alpha if trades else p.at_alpha,
+        steps=p.trades_steps if trades else p.at_steps,
         model=p.at_model,
         dataset=p.at_dataset,
         n_train=p.at_n_train,
@@ -257,15 +351,12 @@ def at_run(p: Profile, base: str, gamma: float, beta: float, schedule: str, epoc
     rid += f"-b{beta:g}" if base == "trades" else ""
     rid += f"-e{epochs}"
     analyses: list[tuple[str, dict[str, Any]]] = []
-    if p.name == "paper":
-        heavy = [
-            AttackSpec("AA", "autoattack", {"eps": p.at_eps}).to_dict(),
-            AttackSpec("Square", "square", {"eps": p.at_eps, "n_queries": 5000}).to_dict(),
-        ]
-        analyses.append(("ctr/attack-accuracy", {"attacks": heavy, "n": 1000}))
+    if p.name == "paper":  # Square on the first 1,000 (AutoAttack: core's, on aa_n = 1,000)
+        sq = [AttackSpec("Square", "square", {"eps": p.at_eps, "n_queries": 5000}).to_dict()]
+        analyses.append(("ctr/attack-accuracy", {"attacks": sq, "n": 1000, "prefix": BLACKBOX}))
     is_t7 = gamma == 0 and (base != "trades" or beta == 6.0) and schedule == p.at_schedules[0]
     if is_t7 or (p.name == "quick" and gamma == 0):
-        t7_kw = {"attacks": t7_attacks(p, p.t7_eps_at), "n": p.t7_n, "asr": True, "prefix": "t7/"}
+        t7_kw = {"attacks": t7_attacks(p, p.t7_eps_at), "n": p.t7_n, "asr": True, "prefix": T7}
         analyses.append(("ctr/attack-accuracy", t7_kw))
     return RunSpec(
         rid,
@@ -281,12 +372,12 @@ AT_METRIC = {
     "Natural": ("clean_acc", "clean"),
     "FGSM": ("acc/FGSM", "robust"),
     "PGD": ("acc/PGD", "robust"),
-    "AA": ("acc/AA", "robust"),
+    "AA": ("", "robust"),  # core's AutoAttack metric at the profile's eps (aa_metric)
     "MI": ("acc/MI", "robust"),
     "APGD": ("acc/APGD", "robust"),
     "PGD-SCE": ("acc/PGD-SCE", "robust"),
     "CW-inf": ("acc/CW-inf", "robust"),
-    "Square": ("acc/Square", "robust"),
+    "Square": (f"{BLACKBOX}acc/Square", "robust"),
 }
 
 
@@ -310,7 +401,7 @@ class _Builder:
         value = pc.value if pc is not None else None
         # a reduced budget or another dataset: shown without a tolerance mark, kind kept (a
         # robust analog cell still gets its AutoAttack verdict)
-        analog = self.p.name != "paper" and table in {"5", "6", "7", "8", "9"}
+        analog = self.p.name != "paper" and table in {"5", "6", "7", "8", "9", "fig4"}
         analog = analog or (self.p.name == "quick" and pc is not None)
         self.cells.setdefault(table, []).append(
             Cell(table, row, col, run, metric, value, None, kind, analog=analog)
@@ -369,7 +460,7 @@ class _Builder:
                     continue
                 rid = self.add_run(nt_run(p, "FM", "mnistnet", "cyclic", row))
                 for label in names:
-                    self.add(table, row, label, rid, f"acc/{label}", "robust")
+                    self.add(table, row, label, rid, f"{CURVE}acc/{label}", "robust")
         for row in ROW_METHODS:
             if p.nt_rows is not None and row not in p.nt_rows:
                 continue
@@ -378,6 +469,18 @@ class _Builder:
             rid = self.add_run(nt_run(p, "FM", "mnistnet", "cyclic", row))
             for t in DEFAULT_CT_THRESHOLDS:
                 self.add("fig6", row, f"CT={t:.4f}", rid, ct_key(t), "other")
+
+    def figure_4(self) -> None:
+        """Fig. 4: the regularisers, MDL and MDL-PCC (Table 1's rows) under APGD, CW-Linf,
+        Square and AutoAttack at each eps (CIFAR-10 VGG16, Cyclic; the fmnist analog: MNISTNet)."""
+        p = self.p
+        white, black = fig4_attacks(p)
+        for code in p.fig4_datasets:
+            for row in FIG4_ROWS:
+                rid = self.add_run(nt_run(p, code, FIG4_MODEL[code], "cyclic", row))
+                for a, prefix in [(a, FIG4_WB) for a in white] + [(a, FIG4_BB) for a in black]:
+                    col = a["label"] if len(p.fig4_datasets) == 1 else f"{code}/{a['label']}"
+                    self.add("fig4", row, col, rid, f"{prefix}acc/{a['label']}", "robust")
 
     # Tables 5-9 ------------------------------------------------------------------------
     def adversarial_tables(self) -> None:
@@ -405,6 +508,7 @@ class _Builder:
             )
             rid = self.add_run(at_run(p, base, gamma, beta, sched.lower(), epochs))
             metric, kind = AT_METRIC[col]
+            metric = metric or aa_metric(p.at_eps, "Linf")
             self.add(pc.table, pc.row, pc.column, rid, metric, kind)  # type: ignore[arg-type]
 
     def nt_resnet18(self) -> str:
@@ -414,7 +518,7 @@ class _Builder:
         preset = natural_preset(
             "natural", model="resnet18", dataset="cifar10", schedule="multistep", epochs=200
         )
-        t7_kw = {"attacks": t7_attacks(p, p.t7_eps_nt), "n": p.t7_n, "asr": True, "prefix": "t7/"}
+        t7_kw = {"attacks": t7_attacks(p, p.t7_eps_nt), "n": p.t7_n, "asr": True, "prefix": T7}
         spec = RunSpec(
             "nt-c10-resnet18-multistep-natural",
             (preset.train_config(),),
@@ -466,6 +570,7 @@ def build(
     b.natural_tables()
     b.tables_3_4()
     b.figures()
+    b.figure_4()
     b.adversarial_tables()
     b.table_7()
     return b.cells, b.runs

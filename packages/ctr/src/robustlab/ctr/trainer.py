@@ -2,19 +2,27 @@
 
 Natural training with CTR (section 4.1, Tables 1-4):
 
-* ``ctr/mdl`` -- MDL (eq. 6) on a multi-sample-dropout head: one backbone forward, K dropout
-  samples of the head (``MultiSampleDropoutHead.forward_samples``). Options: ``K``, ``p``,
+* ``ctr/mdl`` -- MDL (eq. 6) on a multi-sample-dropout head: one convolutional forward, K dropout
+  samples of the last conv/pooling output, each run through *all* fully connected layers
+  (section 3.2; core's ``head="msd"`` with ``span="fc"``, so MNISTNet's FC1-FC3 and VGG16's FC
+  layers see K x B rows; ResNets have one FC layer and are unchanged). Options: ``K``, ``p``,
   ``rho``, ``eta``, ``diversity`` ("cosine" | "pearson"), ``drop`` ("dropout" | "dropconnect"),
   ``label_smoothing``, ``ols`` (online label smoothing as the CE target), ``ols_alpha``.
 * ``ctr/mdl-pcc`` -- MDL with the Pearson diversity (eq. 27-28).
 * ``ctr/dc-mdl``, ``ctr/ls-mdl``, ``ctr/ols-mdl`` -- Table 2's combinations.
+* ``ctr/msd`` -- the paper's multi-sample dropout baseline (MSD [13], Tables 1-4, Fig. 3) in
+  MDL's structure: the same K dropout samples of the last conv output through all FC layers,
+  loss = mean_k CE (MDL with rho = 0), Inoue's K = 8. The paper builds MDL *on* MSD (section
+  3.2: MSD "dropout[s] the last feature layers multiple times"; MDL adds the orthogonal term), so
+  MDL and MSD differ only in the loss. Core's ``msd`` (samples on the penultimate features) is
+  unchanged.
 
 Adversarial training with CTR (section 4.2, Tables 5, 6, 8, 9) lives in :mod:`robustlab.ctr.at`.
 
-The method overrides the model's head through ``model_overrides`` (``head="msd"``), so a run
-config only names the backbone. The backbone is left as it is (MNISTNet keeps its FC dropout),
-exactly as for core's ``dropout``/``msd`` baselines, so MDL and its baselines differ only in the
-head and the loss.
+The method overrides the model's head through ``model_overrides`` (``head="msd"``,
+``span="fc"``), so a run config only names the backbone. The FC stack keeps its own layers
+(MNISTNet keeps its dropout between FC1 and FC2, now applied per sample); VGG's dropout before
+its hidden FC layer is the per-sample drop itself.
 """
 
 from __future__ import annotations
@@ -114,15 +122,21 @@ class MDLMethod(Method):
     def model_overrides(self) -> dict[str, Any]:
         return {
             "head": "msd",
-            "head_opts": {"k": self.K, "p": self.p, "drop": self.drop},
+            "head_opts": {"k": self.K, "p": self.p, "drop": self.drop, "span": "fc"},
         }
 
     def setup(self, model: nn.Module, ctx: TrainContext) -> None:
         head = getattr(model, "head", None)
-        if not hasattr(head, "forward_samples") or getattr(head, "k", None) != self.K:
+        stacked = getattr(model, "fc_stack_name", "") == "" or getattr(head, "body", None)
+        if (
+            not hasattr(head, "forward_samples")
+            or getattr(head, "k", None) != self.K
+            or not stacked
+        ):
             raise ConfigError(
-                f"ctr/mdl needs a multi-sample dropout head with k={self.K}; build the model with "
-                f"head='msd', head_opts={{'k': {self.K}}} (the method's model_overrides do this)"
+                f"{self.name} needs a multi-sample dropout head with k={self.K} over the whole FC "
+                f"stack; build the model with head='msd', head_opts={{'k': {self.K}, 'span': 'fc'}}"
+                " (the method's model_overrides do this)"
             )
         if self.ols:
             self._ols = OnlineLabelSmoothing(self.ols_alpha, num_classes=ctx.num_classes)
@@ -184,6 +198,22 @@ def _factory(name: str, fixed: dict[str, Any], doc: str) -> None:
         METHODS.register(name, build)
 
 
+_MSD_VALID = {"K": 8, "p": 0.5, "drop": "dropout"}
+
+
+def _msd(name: str, doc: str) -> None:
+    def build(**opts: Any) -> MDLMethod:
+        check_options(name, opts, _MSD_VALID)
+        method = MDLMethod(**{**_MSD_VALID, **opts, "rho": 0.0, "eta": 100.0})
+        method.name = name
+        return method
+
+    build.__doc__ = doc
+    build.__name__ = build.__qualname__ = "ctr_msd"
+    if name not in METHODS:
+        METHODS.register(name, build)
+
+
 def register() -> None:
     """Register the MDL methods (idempotent)."""
     _factory("ctr/mdl", {}, "MDL (CTR eq. 6) on a K-sample dropout head.")
@@ -191,6 +221,11 @@ def register() -> None:
     _factory("ctr/dc-mdl", {"drop": "dropconnect"}, "DropConnect + MDL (CTR Table 2).")
     _factory("ctr/ls-mdl", {"label_smoothing": 0.1}, "Label smoothing (0.1) + MDL (Table 2).")
     _factory("ctr/ols-mdl", {"ols": True}, "Online label smoothing + MDL (CTR Table 2).")
+    _msd(
+        "ctr/msd",
+        "Multi-sample dropout (MSD [13]) in MDL's structure: K=8 samples of the last conv output "
+        "through all FC layers, mean CE (MDL with rho=0).",
+    )
     if "ctr/eq29" not in WARMUPS:
         WARMUPS.register("ctr/eq29", eq29_warmup)
 

@@ -82,10 +82,14 @@ class Classifier(nn.Module, abc.ABC):
             keys onto ours (e.g. ``{"fc.": "head."}``); used by ``load_checkpoint`` by name.
         map_drop_stage: Name of the last convolutional stage, where ``add_map_drop`` puts
             DropBlock/Disout by default.
+        fc_stack_name: Attribute holding the hidden fully connected layers between the last
+            conv/pooling output and the head ("" for models with a single FC layer, e.g. ResNets).
+        conv_dim: Width of the flattened last conv/pooling output (the input of the FC stack).
     """
 
     reference_key_map: ClassVar[dict[str, str]] = {}
     map_drop_stage: ClassVar[str] = ""
+    fc_stack_name: ClassVar[str] = ""
 
     def __init__(self, feature_dim: int, num_classes: int) -> None:
         super().__init__()
@@ -96,6 +100,30 @@ class Classifier(nn.Module, abc.ABC):
         self.normalize: nn.Module = nn.Identity()
         self.arch = ""
         self.build_config: dict[str, Any] = {}
+        self.conv_dim = int(feature_dim)
+
+    def take_fc_stack(self) -> tuple[nn.Module, int] | None:
+        """Move the hidden FC layers out of the backbone (for a head that runs them per sample).
+
+        Afterwards ``features()`` ends at the last conv/pooling output, (B, conv_dim), and
+        ``feature_dim`` is ``conv_dim``. Used by ``build(head="msd", head_opts={"span": "fc"})``
+        so that multi-sample dropout (CTR's MDL, section 3.2) drops the last conv output and runs
+        every sample through all FC layers.
+
+        Returns:
+            (the FC stack, (B', conv_dim) -> (B', its output width), that width), or None for a
+            model without hidden FC layers (nothing changes; its features already are the last
+            pooling output).
+        """
+        if not self.fc_stack_name:
+            return None
+        stack = getattr(self, self.fc_stack_name)
+        if isinstance(stack, nn.Identity):
+            raise ValueError(f"{type(self).__name__}'s FC stack was already moved into the head")
+        width = self.feature_dim
+        setattr(self, self.fc_stack_name, nn.Identity())
+        self.feature_dim = self.conv_dim
+        return stack, width
 
     @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

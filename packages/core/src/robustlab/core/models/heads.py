@@ -53,8 +53,15 @@ class MultiSampleDropoutHead(nn.Module):
     * ``forward(f)`` -> (B, C): training: mean_k z^(k) (the mean of the samples' logits);
       eval: a single deterministic pass W f + b (every sample equals it in eval mode).
 
+    With a ``body`` (the model's hidden fully connected layers, moved into the head by
+    ``build(..., head="msd", head_opts={"span": "fc"})``), each sample runs through the whole
+    FC stack: z^(k) = W body(drop_k(f)) + b, with f the last conv/pooling output (CTR section 3.2:
+    "the output of the last convolutional layer is input to dropout [K] times ... after going
+    through all fully connected layers"). The K dropped copies are stacked into one (K*B, D)
+    batch, so the body's first linear layer sees K*B rows per forward.
+
     Args:
-        feature_dim: D. num_classes: C.
+        feature_dim: D (the body's input width when there is a body). num_classes: C.
         k: Number of samples K >= 1 (K = 1 is a plain dropout head).
         p: Drop probability of the operator, in [0, 1).
         drop: "dropout" (Srivastava 2014), "dropconnect" (drops the linear layer's weights, Wan
@@ -62,6 +69,11 @@ class MultiSampleDropoutHead(nn.Module):
             (bounded distortion with strength ``alpha``, Tang 2020).
         block_size: Block length for dropblock/disout.
         alpha: Disout distortion strength.
+        body: Hidden FC layers (B', D) -> (B', body_dim) between the drop and the output layer;
+            None: the output layer alone (the drop acts on the penultimate features). With
+            "dropconnect" the weights of the body's first ``nn.Linear`` are dropped (one mask
+            per sample).
+        body_dim: The body's output width (required with a body).
     """
 
     def __init__(
@@ -73,16 +85,29 @@ class MultiSampleDropoutHead(nn.Module):
         drop: str = "dropout",
         block_size: int = 3,
         alpha: float = 1.0,
+        body: nn.Module | None = None,
+        body_dim: int | None = None,
     ) -> None:
         super().__init__()
         if k < 1:
             raise ValueError(f"k (number of dropout samples) must be >= 1, got {k}")
         if drop not in DROP_KINDS:
             raise ValueError(f"drop must be one of {DROP_KINDS}, got {drop!r}")
+        if (body is None) != (body_dim is None):
+            raise ValueError("give body= and body_dim= together (the hidden FC layers and width)")
         self.k = int(k)
         self.p = float(p)
         self.drop_kind = drop
-        self.fc = LinearHead(feature_dim, num_classes)
+        self.in_dim = int(feature_dim)
+        self.body = body
+        self.fc = LinearHead(int(body_dim) if body_dim is not None else feature_dim, num_classes)
+        if body is not None and drop == "dropconnect":
+            layers = self._body_layers(body)
+            if not layers or not isinstance(layers[0], nn.Linear):
+                raise ValueError(
+                    "drop='dropconnect' with a body needs the body to start with an nn.Linear "
+                    f"(its weights are dropped); got {type(layers[0]).__name__ if layers else None}"
+                )
         self.drop: nn.Module
         if drop == "dropout":
             self.drop = Dropout(p)
@@ -97,7 +122,7 @@ class MultiSampleDropoutHead(nn.Module):
 
     @property
     def feature_dim(self) -> int:
-        return self.fc.in_features
+        return self.in_dim
 
     @property
     def num_classes(self) -> int:
@@ -108,16 +133,41 @@ class MultiSampleDropoutHead(nn.Module):
             return drop_connect_linear(feat, self.fc.weight, self.fc.bias, self.p, self.training)
         return self.fc(self.drop(feat))
 
+    @staticmethod
+    def _body_layers(body: nn.Module) -> list[nn.Module]:
+        return [m for m in body.children() if not isinstance(m, nn.Identity)]
+
+    def _body_samples(self, feat: torch.Tensor, body: nn.Module) -> torch.Tensor:
+        """(B, D) -> (K, B, C) through the body: K dropped copies as one (K*B, D) batch."""
+        b = feat.shape[0]
+        if self.drop_kind == "dropconnect":
+            first, *rest = self._body_layers(body)
+            assert isinstance(first, nn.Linear)  # checked in __init__
+            outs = []
+            for _ in range(self.k):  # one weight mask per sample on the first FC layer
+                h = drop_connect_linear(
+                    feat, first.weight, first.bias, self.p, self.training, per_example=False
+                )
+                for m in rest:
+                    h = m(h)
+                outs.append(self.fc(h))
+            return torch.stack(outs)
+        rows = self.drop(feat.repeat(self.k, *([1] * (feat.dim() - 1))))  # (K*B, D)
+        return self.fc(body(rows)).view(self.k, b, -1)
+
     def forward_samples(self, feat: torch.Tensor) -> torch.Tensor:
         """The K sub-network logits for features ``feat`` (B, D): returns (K, B, C)."""
         if not self.training:
-            return self.fc(feat).unsqueeze(0).expand(self.k, -1, -1)
+            out = self.fc(feat if self.body is None else self.body(feat))
+            return out.unsqueeze(0).expand(self.k, -1, -1)
+        if self.body is not None:
+            return self._body_samples(feat, self.body)
         return torch.stack([self._one_sample(feat) for _ in range(self.k)])
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, C): mean of the K samples' logits (train), single pass (eval)."""
         if not self.training:
-            return self.fc(feat)
+            return self.fc(feat if self.body is None else self.body(feat))
         return self.forward_samples(feat).mean(dim=0)
 
 

@@ -4,7 +4,8 @@ layers and 3 fully connected layers" for MNIST/Fashion-MNIST.
 conv32@3 -> ReLU -> conv32@3 -> ReLU -> max-pool 2 -> conv64@3 -> ReLU -> conv64@3 -> ReLU ->
 max-pool 2 -> FC 1024-200 -> ReLU -> Dropout(0.5) -> FC 200-200 -> ReLU -> head 200-K (zero-init).
 312,202 parameters for 1x28x28 inputs and 10 classes. Layer names follow the reference, so its
-checkpoints load (``classifier.fc3.*`` -> ``head.*``).
+checkpoints load (``classifier.fc3.*`` -> ``head.*``). ``fc_stack_name = "classifier"``: with
+``head_opts={"span": "fc"}`` the FC1-FC2 stack moves into a multi-sample head (CTR's MDL).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class SmallCNN(Classifier):
     """
 
     map_drop_stage: ClassVar[str] = "feature_extractor"
+    fc_stack_name: ClassVar[str] = "classifier"
 
     reference_key_map: ClassVar[dict[str, str]] = {"classifier.fc3.": "head."}
 
@@ -70,6 +72,7 @@ class SmallCNN(Classifier):
             )
         )
         self.head = LinearHead(200, num_classes)
+        self.conv_dim = 64 * s * s
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)

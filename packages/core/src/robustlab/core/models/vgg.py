@@ -57,6 +57,7 @@ class VGG(Classifier):
     """
 
     map_drop_stage: ClassVar[str] = "features_"
+    fc_stack_name: ClassVar[str] = "classifier"
 
     reference_key_map: ClassVar[dict[str, str]] = {"features.": "features_."}
 
@@ -83,6 +84,7 @@ class VGG(Classifier):
         self.features_ = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(512 * s * s, 512), nn.ReLU())
         self.head = LinearHead(512, num_classes)
+        self.conv_dim = 512 * s * s
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -97,6 +99,17 @@ class VGG(Classifier):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features_(x).flatten(1))
+
+    def take_fc_stack(self) -> tuple[nn.Module, int] | None:
+        """The hidden FC layers for a multi-sample head. The stack's leading Dropout sits where the
+        head's per-sample drop acts (on the last pooling output), so it becomes an Identity (the
+        key names ``classifier.1.*`` -> ``head.body.1.*`` keep their index)."""
+        taken = super().take_fc_stack()
+        assert taken is not None
+        stack, width = taken
+        if isinstance(stack, nn.Sequential) and isinstance(stack[0], nn.Dropout):
+            stack[0] = nn.Identity()
+        return stack, width
 
 
 @register_model("vgg13", input_size=(3, 32, 32))

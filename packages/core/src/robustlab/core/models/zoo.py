@@ -107,7 +107,11 @@ def build(
         std: Per-channel standard deviations (> 0).
         head: Head kind for :func:`build_head` ("linear", "msd", "normalized", "embedding");
             None keeps the model's own linear head.
-        head_opts: Options of that head, e.g. ``{"k": 4, "p": 0.5, "drop": "dropout"}``.
+        head_opts: Options of that head, e.g. ``{"k": 4, "p": 0.5, "drop": "dropout"}``. For
+            "msd", ``"span": "fc"`` moves the model's hidden FC layers into the head
+            (:meth:`Classifier.take_fc_stack`), so the K samples drop the last conv/pooling output
+            and each runs through every FC layer (CTR's MDL); the default ``"span": "last"``
+            drops the penultimate features before the output layer only.
         map_drop: Drop operator on intermediate feature maps, e.g. ``{"kind": "dropblock",
             "drop_prob": 0.1, "block_size": 5, "after": ["layer3", "layer4"]}`` (see
             :func:`~robustlab.core.models.map_drop.add_map_drop`; default stage: the last conv
@@ -132,7 +136,16 @@ def build(
         raise TypeError(f"model factory {name!r} returned {type(model).__name__}, not a Classifier")
     model.set_normalization(mean, std, in_channels)
     if head is not None:
-        model.set_head(build_head(head, model.feature_dim, num_classes, **(head_opts or {})))
+        hopts = dict(head_opts or {})
+        span = hopts.pop("span", "last")
+        if span not in ("last", "fc") or (span == "fc" and head != "msd"):
+            raise ConfigError(
+                f"head_opts span={span!r} is not valid for head {head!r}: use span='last', or "
+                f"span='fc' with head='msd' (samples through the whole FC stack)"
+            )
+        if span == "fc" and (taken := model.take_fc_stack()) is not None:
+            hopts |= {"body": taken[0], "body_dim": taken[1]}
+        model.set_head(build_head(head, model.feature_dim, num_classes, **hopts))
     elif head_opts:
         raise ConfigError("head_opts= needs head= (the head kind it configures)")
     if map_drop:

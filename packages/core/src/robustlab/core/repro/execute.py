@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from robustlab.core.errors import ConfigError
 from robustlab.core.repro.plan import resolve_need_refs, with_needs
 from robustlab.core.repro.spec import ANALYSES, RunSpec
 from robustlab.core.repro.store import (
@@ -41,6 +42,31 @@ def _numeric(value: Any) -> float | None:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return float(value.item())
     return None
+
+
+def merge_metrics(
+    into: dict[str, float], new: dict[str, float], source: str, sources: dict[str, str]
+) -> None:
+    """Add ``new`` (from ``source``) to a run's metrics; a name already there is an error.
+
+    Args:
+        into: The run's metrics so far (updated in place).
+        new: Metrics from one source (training, the evaluation, AutoAttack, one analysis).
+        source: What produced ``new``, e.g. "analysis 'ctr/attack-accuracy' (#2)".
+        sources: Metric name -> the source that produced it (updated in place).
+
+    Raises:
+        ConfigError: a metric name of ``new`` is already in ``into``; names both sources.
+    """
+    for key, value in new.items():
+        if key in into:
+            raise ConfigError(
+                f"metric {key!r} is produced by both {sources.get(key, 'the run')} and {source}; "
+                f"one would silently overwrite the other. Namespace the analysis' metrics (e.g. "
+                f"give it a prefix= such as 'analysis/<name>/') so every name is unique"
+            )
+        into[key] = value
+        sources[key] = source
 
 
 def eval_metrics(result: Any) -> dict[str, float]:
@@ -111,21 +137,37 @@ def load_eval_data(spec: RunSpec) -> tuple[torch.Tensor, torch.Tensor]:
     return data.x, data.y
 
 
-def run_analyses(spec: RunSpec, model: Any, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Run the spec's registered analyses on (x, y) and merge their numeric outputs."""
+def run_analyses(
+    spec: RunSpec,
+    model: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    metrics: dict[str, float] | None = None,
+    sources: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """Run the spec's registered analyses on (x, y) and merge their numeric outputs.
+
+    Every name must be new: a name another analysis, the evaluation or training already produced
+    (``metrics``, with ``sources`` naming who produced each) raises ``ConfigError`` naming both.
+    """
     out: dict[str, float] = {}
     if not spec.analyses:
         return out
+    merged = dict(metrics or {})
+    srcs = dict(sources or {})
     device = next(model.parameters()).device
     model.eval()
     xd, yd = x.to(device), y.to(device)
-    for name, kwargs in spec.analyses:
+    for i, (name, kwargs) in enumerate(spec.analyses):
         values = ANALYSES.get(name)(model, xd, yd, **dict(kwargs))
+        new: dict[str, float] = {}
         for key, value in dict(values).items():
             num = _numeric(value)
             if num is None:
                 raise ValueError(f"analysis {name!r} returned non-numeric {key!r}={value!r}")
-            out[str(key)] = num
+            new[str(key)] = num
+        merge_metrics(merged, new, f"analysis {name!r} (#{i + 1} of run {spec.id!r})", srcs)
+        out |= new
     return out
 
 
@@ -164,6 +206,7 @@ def execute_run(
         write_run_config(rdir, spec, extra, chash)
     t0 = time.perf_counter()
     model, metrics, ckpt = train_phases(spec, rdir, device, progress, needs)
+    sources = dict.fromkeys(metrics, "training")
     t_train = time.perf_counter() - t0
     model.eval()
     x, y = load_eval_data(spec)
@@ -182,14 +225,13 @@ def execute_run(
         )
         doc = _eval_document(result, spec, name=f"{extra.get('paper', '')}/{spec.id}".lstrip("/"))
         atomic_write_json(rdir / EVAL_RESULT, doc)
-        metrics.update(eval_metrics(result))
+        merge_metrics(metrics, eval_metrics(result), "the evaluation suite", sources)
         if spec.autoattack:  # AutoAttack standard at the suite's budgets, same images
             from robustlab.core.repro.autoattack import run_autoattack
 
-            metrics.update(
-                run_autoattack(model, x, y, result.attacks, spec, rdir, device, progress)
-            )
-    metrics.update(run_analyses(spec, model, x, y))
+            aa = run_autoattack(model, x, y, result.attacks, spec, rdir, device, progress)
+            merge_metrics(metrics, aa, "AutoAttack", sources)
+    metrics.update(run_analyses(spec, model, x, y, metrics, sources))
     metrics["n_eval"] = float(len(y))
     wall = {"train": round(t_train, 3), "eval": round(time.perf_counter() - t0 - t_train, 3)}
     log.debug("run %s: writing %s", spec.id, rdir / METRICS)
