@@ -107,12 +107,13 @@ def test_tables_cells_claims_and_not_rerun_rows() -> None:
 
 @pytest.mark.slow
 def test_smoke_reproduction(tmp_path: Path) -> None:
-    """Table 1 of the quick profile on a slice: LBGAT and D2R-CAG, 1 epoch on 256 images, 32 test
-    images, AutoAttack on 8 (slow-marked: ~30-60 s on the shared machine, AutoAttack included)."""
+    """Table 1 of the quick profile on a slice: LBGAT and D2R-CAG, 1 epoch on 128 images, 16 test
+    images, AutoAttack on 4 (slow-marked: ~30 s on a quiet core, 2 min measured under a load of
+    17 on the shared 2-core machine; the fast spec-level checks are the contract tests above)."""
     from robustlab.core.report import render_report
     from robustlab.core.repro import reproduce
 
-    quick = PROFILES["quick"].replace(n_train=256, n_eval=32, aa_n=8)
+    quick = PROFILES["quick"].replace(n_train=128, n_eval=16, aa_n=4)
 
     class Smoke(type(PAPER)):  # type: ignore[misc]
         profiles = {**PAPER.profiles, "quick": quick}  # noqa: RUF012
@@ -129,4 +130,8 @@ def test_smoke_reproduction(tmp_path: Path) -> None:
     )
     assert report.runs_done() == 2
     assert (tmp_path / "d2r" / "quick" / "report.md").exists()
-    assert time.perf_counter() - t0 < 120
+    assert {c.claim.id for t in report.tables for c in t.claims} == {
+        "t1-c10-cag-gt-lbgat",
+        "t1-c10-cag-clean",
+    }
+    assert time.perf_counter() - t0 < 300
