@@ -11,6 +11,7 @@ from robustlab.core.repro import check_paper, evaluate_claim, need_ref
 from robustlab.core.repro.published import published_index
 from robustlab.pcloss.defaults import PROFILES, QUICK
 from robustlab.pcloss.paper import PAPER
+from robustlab.pcloss.studies import STUDY_TITLES
 from robustlab.pcloss.tables import is_added_row, label_for
 
 INDEX = {ref: cell.value for ref, cell in published_index(list(PAPER.published)).items()}
@@ -52,9 +53,9 @@ def test_cells_reference_existing_csv_cells(profile: str) -> None:
                     if cell.row == "Clean"
                     else cell.metric.startswith("acc/")
                 )
-            else:  # only robustlab's added margin-loss rows lack a paper value
+            else:  # only robustlab's added rows and study tables lack a paper value
                 assert cell.paper_value is None
-                assert is_added_row(cell.row), cell.ref
+                assert is_added_row(cell.row) or table.id in STUDY_TITLES, cell.ref
             if cell.metric.startswith("acc/"):
                 labels = [a.label for a in runs[cell.run].suite.attacks]
                 assert cell.metric.removeprefix("acc/") in labels
@@ -65,15 +66,25 @@ def test_paper_profile_covers_every_printed_cell() -> None:
     assert set(INDEX) <= refs
 
 
-def test_quick_profile_is_table1_fmnist() -> None:
+def test_quick_profile_is_table1_fmnist_and_the_studies() -> None:
     tables = PAPER.tables("quick")
-    assert [t.id for t in tables] == ["1"]
+    assert [t.id for t in tables] == ["1", "A", "F2", "G"]
     printed = [c for c in tables[0].cells if c.paper_value is not None]
     assert {c.column for c in printed} == {"FMNIST/CE", "FMNIST/Ours"}
     assert len(printed) == 28
     runs = PAPER.runs("quick")
-    assert sorted(runs) == ["fmnist-lenet5-ce", "fmnist-lenet5-pc"]
-    assert all(r.n_eval == 1000 for r in runs.values())
+    assert sorted(runs) == ["fmnist-lenet5-ce", "fmnist-lenet5-pc", "fmnist-lenet5-pc-lam0"]
+    assert all(r.n_eval == 1000 and r.autoattack_n == 300 for r in runs.values())
+    assert [(p.method, p.epochs) for p in runs["fmnist-lenet5-pc"].train] == [
+        ("natural", 5),
+        ("pcloss/pc", 5),
+    ]  # T = 5: at T = 2 both models sit near 0 % under PGD-40
+    lam0 = runs["fmnist-lenet5-pc-lam0"].train
+    assert lam0[1].method == "pcloss/pc" and lam0[1].method_opts["lam"] == 0.0
+    assert lam0[0] == runs["fmnist-lenet5-pc"].train[0]  # same CE warm-up
+    analyses = {r: dict(s.analyses) for r, s in runs.items()}
+    assert "pcloss/adv-rank" in analyses["fmnist-lenet5-ce"]
+    assert "pcloss/prob-gap" in analyses["fmnist-lenet5-pc-lam0"]
     assert "quick profile" in PAPER.describe_profile("quick")
 
 
@@ -159,7 +170,9 @@ def test_quick_profile_keeps_paper_attack_budgets() -> None:
         40,
         40,
     )
-    assert (QUICK.attacks.cw_steps, QUICK.attacks.cw_lr) == (100, 0.001)
+    # C&W: advertorch's lr 0.01 (the printed 0.001 cannot break a CE model in 100 steps), one c
+    assert (QUICK.attacks.cw_steps, QUICK.attacks.cw_lr) == (1000, 0.01)
+    assert (QUICK.attacks.cw_search_steps, QUICK.attacks.cw_c) == (1, 10.0)
 
 
 def test_every_preset_states_its_command_and_expected_values() -> None:
@@ -172,11 +185,11 @@ def test_every_preset_states_its_command_and_expected_values() -> None:
     assert sorted(fm) == sorted(PAPER.runs("fmnist"))
     pc = fm["fmnist-lenet5-pc"]
     assert [p.train_config() for p in pc] == list(PAPER.runs("fmnist")["fmnist-lenet5-pc"].train)
-    assert pc[0].command == "robustlab reproduce pcloss --profile fmnist --tables 1,3,5"
+    assert pc[0].command == "robustlab reproduce pcloss --profile fmnist --tables 1,3,5,A,F2,G"
     assert "T1 FMNIST/Ours: Clean 90.2" in pc[0].expected and "PGD eps=0.1 15.7" in pc[0].expected
     assert fm["fmnist-cnn3-ce"][0].expected == "a black-box substitute"  # a dependency run
     for run_id in presets(PAPER_PROFILE, pub):
-        if not run_id.endswith(("cnn3-ce", "svhn-resnet56-ce")):
+        if not run_id.endswith(("cnn3-ce", "svhn-resnet56-ce", "-pc-lam0")):  # no printed value
             assert "expected (paper):" in describe_preset(run_id, PAPER_PROFILE, pub)
     with pytest.raises(KeyError, match="no preset"):
         describe_preset("mnist-lenet5-pc", FMNIST, pub)

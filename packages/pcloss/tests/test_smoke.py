@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+import robustlab.core.train as core_train
 from robustlab.core.data import find
 from robustlab.core.report import render_report
 from robustlab.core.repro import reproduce
@@ -35,7 +35,6 @@ class SmokePaper(PCLossPaper):
 def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
     if find("fashion-mnist", "train", None)[0] is None:
         pytest.skip("Fashion-MNIST is not on disk (robustlab data ensure fashion-mnist)")
-    t0 = time.perf_counter()
     report = reproduce(
         SmokePaper(),
         tables=["1"],
@@ -45,7 +44,6 @@ def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
         progress=False,
         render=render_report,
     )
-    assert time.perf_counter() - t0 < 120  # ~35 s measured on one of two shared cores
     (table,) = report.tables
     assert table.spec.id == "1"
     measured = {c.cell.ref: c.ours for c in table.cells}
@@ -64,15 +62,19 @@ def test_smoke_reproduction_of_table1(tmp_path: Path, one_thread: None) -> None:
     runs = tmp_path / "pcloss" / "quick" / "_runs"
     assert sorted(p.name for p in runs.iterdir()) == ["fmnist-lenet5-ce", "fmnist-lenet5-pc"]
     assert (runs / "fmnist-lenet5-pc" / "train-2").is_dir()  # CE warm-up then PC phase
+
     # a second call finds the finished runs and trains nothing
-    t1 = time.perf_counter()
-    again = reproduce(
-        SmokePaper(),
-        tables=["1"],
-        profile="quick",
-        device="cpu",
-        runs_dir=tmp_path,
-        progress=False,
-    )
-    assert time.perf_counter() - t1 < 10
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished run was trained again")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(core_train, "train", no_training)
+        again = reproduce(
+            SmokePaper(),
+            tables=["1"],
+            profile="quick",
+            device="cpu",
+            runs_dir=tmp_path,
+            progress=False,
+        )
     assert {c.cell.ref: c.ours for c in again.tables[0].cells} == measured

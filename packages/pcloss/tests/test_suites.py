@@ -35,14 +35,18 @@ def test_whitebox_gray_matches_paper_settings() -> None:
     cw = specs["C&W conf=0.0"]
     assert cw.attack == "cw-l2" and (cw.kwargs["steps"], cw.kwargs["lr"], cw.kwargs["kappa"]) == (
         100,
-        0.001,
+        0.01,
         0.0,
-    )
+    )  # advertorch's CarliniWagnerL2Attack setup (the GCE code), not the printed lr 0.001
+    assert (cw.kwargs["binary_search_steps"], cw.kwargs["c"]) == (9, 1e-3)
+    bim10 = specs["BIM (step eps/10) eps=0.3"]
+    assert bim10.attack == "bim"
+    assert bim10.kwargs == {"eps": 0.3, "alpha": pytest.approx(0.03), "steps": 10}
     assert (
         specs["CW-Linf eps=0.3"].attack == "cw-linf"
         and specs["APGD-DLR eps=0.3"].attack == "apgd-dlr"
     )
-    assert len(suite.attacks) == 13 + 6
+    assert len(suite.attacks) == 13 + 3 + 6
 
 
 def test_eps_and_margin_options() -> None:
@@ -53,6 +57,7 @@ def test_eps_and_margin_options() -> None:
         "PGD eps=0.12",
         "MIM eps=0.12",
         "C&W conf=0.0",
+        "BIM (step eps/10) eps=0.12",
     ]
     with pytest.raises(ValueError, match="eps must be one of"):
         SUITES.build("pcloss/whitebox-gray", eps=0.25)

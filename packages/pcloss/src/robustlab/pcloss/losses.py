@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from robustlab.core.losses import Objective, cross_entropy
 
 __all__ = [
+    "GCE_ALPHA",
     "GCELoss",
     "GCEObjective",
     "PCLoss",
@@ -46,6 +47,11 @@ __all__ = [
 ]
 
 Reduction = Literal["mean", "sum"]
+
+GCE_ALPHA = 1.0 / 3.0
+"""GCE's guiding exponent alpha = 1/3: the GCE reference code (henry8527/GCE, ``main.py`` and
+``LinfPGDAttack.py``: ``--alpha`` default 0.333) and Chen et al.'s setting for their LeNet-5 /
+ResNet-56 results, which the PC paper's Table 2 quotes."""
 Constraint = Literal["soft", "hard"]
 
 
@@ -217,7 +223,7 @@ def logit_constraint_per_example(
     return (w * gaps).sum(dim=1)
 
 
-def gce_loss(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
+def gce_loss(logits: Tensor, target: Tensor, alpha: float = GCE_ALPHA) -> Tensor:
     """Guided Complement Entropy (Chen et al., "Improving Adversarial Robustness via Guided
     Complement Entropy", ICCV 2019), as in the authors' released code.
 
@@ -241,7 +247,7 @@ def gce_loss(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
     return _batch_mean(gce_per_example(logits, target, alpha))
 
 
-def gce_per_example(logits: Tensor, target: Tensor, alpha: float = 0.2) -> Tensor:
+def gce_per_example(logits: Tensor, target: Tensor, alpha: float = GCE_ALPHA) -> Tensor:
     """Per-example GCE (B,) (see :func:`gce_loss`)."""
     if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"alpha (GCE guiding exponent) must be finite and >= 0; got {alpha!r}")
@@ -310,10 +316,10 @@ class GCELoss(nn.Module):
     """Guided Complement Entropy as a module; see :func:`gce_loss`.
 
     Args:
-        alpha: Guiding exponent >= 0 (default 0.2).
+        alpha: Guiding exponent >= 0 (default 1/3, :data:`GCE_ALPHA`).
     """
 
-    def __init__(self, alpha: float = 0.2) -> None:
+    def __init__(self, alpha: float = GCE_ALPHA) -> None:
         super().__init__()
         if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha (GCE guiding exponent) must be finite and >= 0; got {alpha!r}")
@@ -365,7 +371,7 @@ class GCEObjective(Objective):
 
     name = "pcloss/gce"
 
-    def __init__(self, alpha: float = 0.2) -> None:
+    def __init__(self, alpha: float = GCE_ALPHA) -> None:
         self.criterion = GCELoss(alpha)
 
     def __call__(self, logits: Tensor, y: Tensor, **ctx: object) -> Tensor:

@@ -13,7 +13,8 @@ Cells share runs: one model is trained once and evaluated with the union of the 
 table it appears in. A model attacked by transfer needs its substitute: ``RunSpec.needs =
 {"substitute": <substitute run id>}``, a dependency run in the same run store, and the transfer
 attack's ``source_run`` is ``need_ref("substitute")`` (the runner substitutes its directory). Beside the printed cells each white-box column gets robustlab's added
-margin-loss rows ("CW-Linf eps=...", "APGD-DLR eps=...", no paper value).
+margin-loss rows ("CW-Linf eps=...", "APGD-DLR eps=...", no paper value) and, in Tables 1-2, the
+second BIM reading ("BIM (step eps/10) eps=...").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from robustlab.core.eval import AttackSpec, Suite
 from robustlab.core.repro import Cell, Preset, Profile, PublishedCell, RunSpec, need_ref
@@ -32,7 +34,16 @@ from robustlab.pcloss.defaults import (
     run_id,
     substitute_of,
 )
-from robustlab.pcloss.suites import ADDED_PREFIXES, margin_specs, parse_row, row_spec
+from robustlab.pcloss.studies import STUDY_TITLES, add_study
+from robustlab.pcloss.suites import (
+    ADDED_PREFIXES,
+    BIM_EPS10,
+    MARGIN_PREFIXES,
+    bim_eps10_specs,
+    margin_specs,
+    parse_row,
+    row_spec,
+)
 
 __all__ = [
     "TABLE_TITLES",
@@ -48,6 +59,7 @@ TABLE_TITLES = {
     "3": "Table 3: black-box accuracy (%), transfer PGD/MIM from a substitute, SPSA",
     "4": "Table 4: CIFAR-100 / Tiny ImageNet (VGG-13), CE vs GCE vs PC",
     "5": "Table 5: with adversarial training (CE+AT, GCE+AT, Ours+AT) and Ours alone",
+    **STUDY_TITLES,
 }
 CW1000 = " (1000 it)"
 
@@ -101,6 +113,13 @@ class _Builder:
     specs: dict[str, dict[str, AttackSpec]] = field(default_factory=dict)
     models: dict[str, ModelKey] = field(default_factory=dict)
     needs: dict[str, dict[str, str]] = field(default_factory=dict)
+    analyses: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def analyse(self, model: ModelKey, name: str, **kwargs: Any) -> str:
+        """Run analysis ``name`` (a ``pcloss/...`` ANALYSES entry) on ``model``'s run."""
+        rid = self.use(model, None)
+        self.analyses.setdefault(rid, {}).setdefault(name, kwargs)
+        return rid
 
     def use(self, model: ModelKey, spec: AttackSpec | None) -> str:
         rid = run_id(model)
@@ -125,7 +144,11 @@ class _Builder:
 
     def add_margin(self, table: str, column: str) -> None:
         model = run_for(table, column)
-        for spec in margin_specs(added_rows(table, model), self.profile.attacks):
+        eps = added_rows(table, model)
+        specs = margin_specs(eps, self.profile.attacks)
+        if table in ("1", "2"):  # the tables with a BIM row: its eps/10 reading beside it
+            specs = bim_eps10_specs(eps, self.profile.attacks) + specs
+        for spec in specs:
             rid = self.use(model, spec)
             cell = Cell(table, spec.label, column, rid, f"acc/{spec.label}", None)
             self.cells.setdefault(table, []).append(cell)
@@ -143,6 +166,10 @@ def _fill(
     b = _Builder(profile, published)
     wanted = [t for t in profile.columns if tables is None or t in set(tables)]
     for table in wanted:
+        if table in STUDY_TITLES:  # robustlab's tables of the paper's unprinted studies
+            for ds in profile.columns[table]:
+                add_study(b, table, ds)
+            continue
         columns = _columns(published, table, profile.columns[table])
         for column in columns:
             for cell in published:
@@ -180,13 +207,26 @@ def build(
             profile.n_eval,
             eval_batch_size=profile.eval_batch_size if DATASETS[model[0]].gray else 256,
             needs=b.needs.get(rid, {}),
+            analyses=tuple(b.analyses.get(rid, {}).items()),
+            autoattack_n=profile.autoattack_n,
         )
     return b.cells, runs
 
 
 def is_added_row(row: str) -> bool:
-    """Whether a row is one of robustlab's added margin-loss rows (no paper value)."""
+    """Whether a row is one of robustlab's added rows (no paper value): margin-loss attacks and
+    BIM with step eps/10."""
     return row.startswith(tuple(f"{p} eps=" for p in ADDED_PREFIXES))
+
+
+def is_margin_row(row: str) -> bool:
+    """Whether a row is one of robustlab's added margin-loss rows (CW-Linf, APGD-DLR)."""
+    return row.startswith(tuple(f"{p} eps=" for p in MARGIN_PREFIXES))
+
+
+def is_bim_eps10_row(row: str) -> bool:
+    """Whether a row is the added BIM reading with step eps/10."""
+    return row.startswith(f"{BIM_EPS10} eps=")
 
 
 def dataset_of(column: str) -> str:

@@ -37,7 +37,7 @@ from robustlab.core.losses import ObjectiveSpec, objective_loss
 from robustlab.core.train import METHODS, StepContext, StepOutput, bn_mode, check_options
 from robustlab.core.train.methods.common import to_channels
 from robustlab.core.train.methods.natural import Natural
-from robustlab.pcloss.losses import GCEObjective, PCObjective
+from robustlab.pcloss.losses import GCE_ALPHA, GCEObjective, PCObjective
 
 __all__ = ["AdversarialLossMethod", "LossMethod"]
 
@@ -161,7 +161,7 @@ class AdversarialLossMethod(LossMethod):
 
 
 _PC_DEFAULTS: dict[str, Any] = {"xi": 0.995, "lam": 0.05, "reduction": "mean", "constraint": "soft"}
-_GCE_DEFAULTS: dict[str, Any] = {"alpha": 0.2}
+_GCE_DEFAULTS: dict[str, Any] = {"alpha": GCE_ALPHA}
 _AT_DEFAULTS: dict[str, Any] = {
     "attack": "fgsm",
     "eps_range": (0.1, 0.3),
@@ -188,7 +188,7 @@ def pc_method(**opts: Any) -> LossMethod:
 
 @METHODS.register("pcloss/gce")
 def gce_method(**opts: Any) -> LossMethod:
-    """Guided Complement Entropy; option ``alpha`` (default 0.2)."""
+    """Guided Complement Entropy; option ``alpha`` (default 1/3, the GCE reference code)."""
     (gce,) = _split("pcloss/gce", opts, _GCE_DEFAULTS)
     return LossMethod("pcloss/gce", GCEObjective(**gce))
 

@@ -27,6 +27,8 @@ from robustlab.core.repro.store import RUNS, inspect_run, read_record, run_dir
 
 NEAR_ZERO = 1.0
 """Paper and ours both below this many points: "both ~0", never counted as agreement."""
+NEAR_CHANCE = "near_chance"
+"""Name of the sanity flag of a run whose clean accuracy is near chance (:func:`near_chance_flag`)."""
 MASKED_CE = "masked_ce_loss"
 """Name of the loss-function-gap sanity flag (:func:`robustlab.core.eval.checks.masked_ce_flag`)."""
 
@@ -210,6 +212,38 @@ def _eval_checks(dirs: list[Path]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def near_chance_flag(metrics: dict[str, float], dataset: str) -> dict[str, Any] | None:
+    """A failed sanity flag when a run's clean accuracy is within ``CHANCE_MARGIN`` of chance.
+
+    Helper runs near chance stop a reproduction (:func:`~robustlab.core.repro.plan.check_helper`);
+    a run that fills table cells is flagged instead, so its cells are never silently tabulated.
+
+    Args:
+        metrics: The run's flat metrics (percent accuracies).
+        dataset: Its dataset name (chance = 100 / classes; 10 classes if unknown).
+
+    Returns:
+        ``{"passed": False, "detail": ...}`` or None (not near chance, or no clean accuracy).
+    """
+    from robustlab.core.repro.plan import CHANCE_MARGIN, helper_accuracy
+
+    acc = helper_accuracy(metrics)
+    try:
+        from robustlab.core.data import info
+
+        classes = int(info(dataset).num_classes)
+    except Exception:  # unknown or unregistered dataset: assume 10 classes
+        classes = 10
+    chance = 100.0 / max(1, classes)
+    if acc is None or acc > chance + CHANCE_MARGIN:
+        return None
+    detail = (
+        f"clean accuracy {acc:.2f} % is within {CHANCE_MARGIN:g} points of chance "
+        f"({chance:.2f} %): the model did not learn; its cells measure noise"
+    )
+    return {"passed": False, "detail": detail}
+
+
 def _run_states(pdir: Path, runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for rid, summary in runs.items():
@@ -217,11 +251,16 @@ def _run_states(pdir: Path, runs: dict[str, dict[str, Any]]) -> dict[str, dict[s
         status, reason = inspect_run(rdir, summary.get("config_hash", ""))
         rec = read_record(rdir) if status == "done" else None
         info = rec.info if rec is not None else {}
+        checks = _eval_checks(_eval_dirs(rdir, info)) if rec is not None else {}
+        if rec is not None:
+            flag = near_chance_flag(rec.metrics, str(summary.get("dataset", "")))
+            if flag is not None:
+                checks[NEAR_CHANCE] = flag
         out[rid] = {
             "status": status,
             "reason": reason,
             "metrics": rec.metrics if rec is not None else {},
-            "checks": _eval_checks(_eval_dirs(rdir, info)) if rec is not None else {},
+            "checks": checks,
             "seed_metrics": info.get("seed_metrics") or {},
             "eval_dirs": _eval_dirs(rdir, info),
             "summary": summary,
