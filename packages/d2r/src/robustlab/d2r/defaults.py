@@ -89,7 +89,7 @@ def preset(profile: Profile, key: str, row: str, command: str = "", expected: st
         "dataset": dataset,
         "model": target,
         "epochs": profile.epochs,
-        "batch_size": 128,
+        "batch_size": profile.batch_size,
         "optimizer": "sgd",
         "lr": profile.lr,
         "momentum": 0.9,
@@ -125,7 +125,7 @@ QUICK = Profile(
     "quick",
     "QUICK PROFILE (CPU, ~5 min on 2 cores here, <= 15 min on an AVX2-only 2-core machine): "
     "Fashion-MNIST, LeNet-5 target + LeNet-5 guide, 1 epoch on the first 10,000 training images "
-    "(batch 128, SGD 0.05 constant, fp32), eps 0.1, 10-step training attack of 0.0225; runs LBGAT, "
+    "(batch 32, SGD 0.05 constant, fp32), eps 0.1, 10-step training attack of 0.0225; runs LBGAT, "
     "D2R (alpha, beta) = (0, 1), (30, 1), (30, 20) and D2R-CAG (30, 20); clean, PGD-10/20/50 and "
     "C&W-20 (step 0.025) on the first 500 test images, AutoAttack standard on the first 100. "
     "Analog of the CIFAR-10 cells: directions only, far below the paper's budget.",
@@ -134,6 +134,7 @@ QUICK = Profile(
     guide="lenet5",
     epochs=1,
     n_train=10_000,
+    batch_size=32,
     lr=0.05,
     schedule="constant",
     baseline_schedule="constant",
@@ -158,6 +159,7 @@ FMNIST = QUICK.replace(
     ),
     target="mnistnet",
     epochs=20,
+    batch_size=128,
     n_train=None,
     schedule="lbgat",
     baseline_schedule="multistep",
@@ -178,6 +180,7 @@ PAPER = Profile(
     guide="resnet18-lbgat",
     epochs=100,
     n_train=None,
+    batch_size=128,
     lr=0.1,
     schedule="lbgat",
     baseline_schedule="multistep",
