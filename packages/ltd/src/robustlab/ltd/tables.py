@@ -86,7 +86,10 @@ def runs(profile: Profile) -> dict[str, RunSpec]:
     def student(rid: str, tables: str, expected: str, tau: float | None, **kw: Any) -> None:
         preset = student_preset(profile, tau=tau, tables=tables, expected=expected, **kw)
         needs = {"teacher": "teacher"} if tau is not None else {}
-        out[rid] = RunSpec(rid, (preset.train_config(),), suite, n, needs=needs)
+        # the trace's worst case IS AutoAttack standard: core reads its AA verdicts from it
+        out[rid] = RunSpec(
+            rid, (preset.train_config(),), suite, n, needs=needs, autoattack_from="worst_case"
+        )
 
     t1 = "1,6" if "1" in profile.tables else "6"
     student("trades", t1, "Table 6 TRADES acc_AA 53.08 (Table 1: 84.92 / 53.08)", None)

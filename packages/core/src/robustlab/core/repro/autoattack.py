@@ -102,6 +102,33 @@ def _aa_n(spec: RunSpec, available: int) -> int | None:
     return n
 
 
+def reuse_suite_outcomes(suite_result: Any, label: str, n: int | None) -> Any:
+    """An AutoAttack result read from the suite's own outcomes ``label`` (first ``n`` images).
+
+    Used when the suite already is AutoAttack standard (``RunSpec.autoattack_from``).
+
+    Raises:
+        ValueError: if the suite has no outcomes under ``label`` (naming the valid labels).
+    """
+    per = suite_result.per_example
+    if label not in per:
+        raise ValueError(
+            f"autoattack_from={label!r} is not an outcome of the run's suite; valid: "
+            f"{', '.join(sorted(per))}"
+        )
+    vec = list(per[label])[: n or None]
+    clean = list(per.get("clean", vec))[: n or None]
+    acc = 100.0 * sum(vec) / max(len(vec), 1)
+    return dataclasses.replace(
+        suite_result,
+        robust_acc={AA_LABEL: acc},
+        worst_case_acc=acc,
+        per_example={"clean": clean, AA_LABEL: vec},
+        n=len(vec),
+        meta={**suite_result.meta, "autoattack_from": label},
+    )
+
+
 def run_autoattack(
     model: nn.Module,
     x: Tensor,
@@ -111,6 +138,7 @@ def run_autoattack(
     rdir: Path,
     device: torch.device,
     progress: bool = True,
+    suite_result: Any = None,
 ) -> dict[str, float]:
     """Evaluate ``model`` with AutoAttack standard at every budget of ``attacks``.
 
@@ -122,6 +150,8 @@ def run_autoattack(
         spec: The run (n_eval, batch size, eval seed).
         rdir: The run directory; a finished budget's result file is reused, an interrupted one
             resumes from its state file.
+        suite_result: The run's own evaluation; with ``spec.autoattack_from`` set and a single
+            budget, its outcomes under that label are the AutoAttack result (no second attack).
         device: Where to attack.
         progress: Show the harness's progress bar.
 
@@ -139,6 +169,14 @@ def run_autoattack(
                 result = EvalResult.load(path)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("unreadable %s (%s); evaluating AutoAttack again", path, exc)
+        if (result is None or AA_LABEL not in result.robust_acc) and spec.autoattack_from:
+            if suite_result is None or len(budgets(attacks)) != 1:
+                raise ValueError(
+                    f"run {spec.id}: autoattack_from needs the suite's result and a suite with "
+                    "one (eps, norm) budget"
+                )
+            result = reuse_suite_outcomes(suite_result, spec.autoattack_from, _aa_n(spec, len(y)))
+            result.save(path)
         if result is None or AA_LABEL not in result.robust_acc:
             log.info("run %s: AutoAttack standard at %s eps=%g", spec.id, norm, eps)
             result = evaluate(

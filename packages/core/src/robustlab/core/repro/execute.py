@@ -229,7 +229,7 @@ def execute_run(
         if spec.autoattack:  # AutoAttack standard at the suite's budgets, same images
             from robustlab.core.repro.autoattack import run_autoattack
 
-            aa = run_autoattack(model, x, y, result.attacks, spec, rdir, device, progress)
+            aa = run_autoattack(model, x, y, result.attacks, spec, rdir, device, progress, result)
             merge_metrics(metrics, aa, "AutoAttack", sources)
     metrics.update(run_analyses(spec, model, x, y, metrics, sources))
     metrics["n_eval"] = float(len(y))

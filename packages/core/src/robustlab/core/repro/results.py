@@ -393,10 +393,10 @@ def autoattack_values(
         ref = (c.table, c.run, "AutoAttack" if b is None else aa_metric(*b))
         refs[c.ref] = ref
         values[ref] = Measurement(None) if b is None else measure(c, runs, loader, ref[2])
-    comps = dict.fromkeys(
+    comps = dict.fromkeys(  # a comparison within one run maps onto itself: no AA verdict
         Comparison(refs[k.lhs], k.op, refs[k.rhs], k.margin)
         for k in claim.comparisons
-        if k.lhs in refs and k.rhs in refs
+        if k.lhs in refs and k.rhs in refs and refs[k.lhs] != refs[k.rhs]
     )
     if not comps:
         return None

@@ -198,6 +198,11 @@ class RunSpec:
             (None: all ``n_eval``). Every run of a claim should use the same value so that the
             AutoAttack verdict stays paired; AutoAttack on a robust model costs seconds per image
             on a CPU, which is what this bounds in the quick profiles.
+        autoattack_from: The label of the suite's own outcomes that already are AutoAttack
+            standard at the suite's budget (e.g. "worst_case" of a worst-case suite made of
+            AutoAttack's four attacks with standard's settings, or the label of an
+            ``autoattack`` entry): the AutoAttack metric is then read from them instead of
+            attacking a second time. None: AutoAttack runs separately.
     """
 
     id: str
@@ -212,6 +217,7 @@ class RunSpec:
     seeds: tuple[int, ...] = ()
     autoattack: bool = False
     autoattack_n: int | None = None
+    autoattack_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.autoattack_n is not None and self.autoattack_n <= 0:
@@ -274,6 +280,8 @@ class RunSpec:
             out["autoattack"] = True
         if self.autoattack_n is not None:
             out["autoattack_n"] = self.autoattack_n
+        if self.autoattack_from is not None:
+            out["autoattack_from"] = self.autoattack_from
         return out
 
 
