@@ -89,7 +89,7 @@ def test_msd_equals_mdl_without_the_orthogonal_term() -> None:
     torch.manual_seed(1)
     samples = model.head.forward_samples(model.features(x))
     expected = nn.functional.cross_entropy(samples.reshape(-1, 10), y.repeat(8))
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
 def test_msd_row_uses_the_mdl_structure() -> None:
