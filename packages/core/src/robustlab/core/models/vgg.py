@@ -48,7 +48,9 @@ CONFIGS: dict[str, list[int | str]] = {
 
 
 class VGG(Classifier):
-    """VGG with BN. Features: the 512-d hidden FC output (after dropout, linear and ReLU).
+    """VGG with BN. Features: the 512-d hidden FC output (after dropout, linear and ReLU); with
+    ``head_opts={"span": "fc"}`` the flattened last pooling output (``conv_dim``), the FC stack
+    then runs in the multi-sample head (:meth:`take_fc_stack`).
 
     Args:
         config: "vgg13" or "vgg16". num_classes: K. in_channels: C.
