@@ -55,3 +55,38 @@ def test_evaluation_records_the_flag() -> None:
     assert res.flags["masked_ce_loss"]["passed"] is not None  # both losses at eps 0.05
     worst = evaluate(model, (x, y), Suite("t", suite, worst_case=True), progress=False)
     assert worst.flags["masked_ce_loss"]["passed"] is None
+
+
+class _State:
+    """The part of EvalState the suite comparisons read: per-attack robust flags."""
+
+    def __init__(self, flags: dict[str, list[bool]]) -> None:
+        self.flags, self.n = flags, len(next(iter(flags.values())))
+
+    def done(self, label: str) -> torch.Tensor:
+        return torch.tensor(self.flags[label])
+
+
+def test_targeted_attacks_take_no_part_in_the_strength_checks() -> None:
+    from robustlab.core.eval.sanity import _iterative_flag
+
+    suite = Suite(
+        "s",
+        [
+            AttackSpec("FGSM", "fgsm", {"eps": 0.1}),
+            AttackSpec("PGD-T", "pgd", {"eps": 0.1, "steps": 2, "targeted": True}),
+            AttackSpec("PGD", "pgd", {"eps": 0.1, "steps": 2}),
+        ],
+        worst_case=False,
+    )
+    # targeted PGD keeps 3/4 robust, FGSM 1/4: legitimate (one target class), not masking
+    state = _State(
+        {
+            "FGSM": [True, False, False, False],
+            "PGD-T": [True, True, True, False],
+            "PGD": [True, False, False, False],
+        }
+    )
+    assert _iterative_flag(suite, state, 10.0, 5.0, 1.0)["passed"] is True  # type: ignore[arg-type]
+    state.flags["PGD"] = [True, True, False, False]  # untargeted PGD weaker than FGSM: flagged
+    assert _iterative_flag(suite, state, 10.0, 5.0, 1.0)["passed"] is False  # type: ignore[arg-type]

@@ -142,7 +142,13 @@ def budget_groups(suite: Suite) -> list[list[str]]:
 
 
 def _accs(suite: Suite, state: EvalState) -> dict[str, float]:
-    return {a.label: 100.0 * int(state.done(a.label).sum()) / state.n for a in suite.attacks}
+    """Accuracy under each untargeted attack of the suite (a targeted attack only has to reach
+    one class, so it is legitimately weaker and takes no part in the strength comparisons)."""
+    return {
+        a.label: 100.0 * int(state.done(a.label).sum()) / state.n
+        for a in suite.attacks
+        if not (a.kwargs or {}).get("targeted", False)
+    }
 
 
 def masked_ce_flag(suite: Suite, state: EvalState, gap: float) -> Flag:
@@ -152,8 +158,10 @@ def masked_ce_flag(suite: Suite, state: EvalState, gap: float) -> Flag:
     """
     if suite.worst_case:
         return flag(None, "worst-case suite: accuracies are cumulative, not comparable")
-    loss = {a.label: attack_loss(a) for a in suite.attacks}
-    return loss_gap_flag(_accs(suite, state), loss, budget_groups(suite), gap)
+    acc = _accs(suite, state)
+    loss = {a.label: attack_loss(a) for a in suite.attacks if a.label in acc}
+    groups = [[lb for lb in g if lb in acc] for g in budget_groups(suite)]
+    return loss_gap_flag(acc, loss, groups, gap)
 
 
 def _iterative_flag(
@@ -165,7 +173,7 @@ def _iterative_flag(
         return out
     acc = _accs(suite, state)
     kinds = {a.label: attack_kind(a) for a in suite.attacks}
-    for group in budget_groups(suite):
+    for group in ([lb for lb in g if lb in acc] for g in budget_groups(suite)):
         singles = [lb for lb in group if kinds[lb] == "single-step"]
         for lb in (lb for lb in group if kinds[lb] == "iterative"):
             for s in singles:
@@ -182,7 +190,11 @@ def _blackbox_flag(suite: Suite, state: EvalState, white: float, noise: float, t
     kinds = {a.label: attack_kind(a) for a in suite.attacks}
     acc = _accs(suite, state)
     # worst-case accuracies are cumulative in suite order: compare in that order, ungrouped
-    groups = [list(acc)] if suite.worst_case else budget_groups(suite)
+    groups = (
+        [list(acc)]
+        if suite.worst_case
+        else [[lb for lb in g if lb in acc] for g in budget_groups(suite)]
+    )
     for group in groups:
         own = suite_blackbox_flag(kinds, {lb: acc[lb] for lb in group}, suite.worst_case, tol)
         if own is not None and own["passed"] is False:
