@@ -1,23 +1,26 @@
-"""Cross-paper comparison: every finished run of every paper in a runs directory, in one report.
+"""Cross-paper comparison of existing runs, grouped by threat model.
 
-Reads ``<runs_dir>/<paper>/<profile>/_runs/<run>/metrics.json`` (finished runs only) and their
-``config.json``; builds one table (paper, method, model, dataset, suite, clean and per-attack
-accuracy) grouped by paper and method, and a clean-vs-robust scatter coloured by paper.
+Reads ``<runs_dir>/<paper>/<profile>/_runs/<run>/metrics.json`` (finished runs only), their
+``config.json`` and ``eval.json``; builds one table and one clean-vs-robust scatter per threat
+model (dataset, norm, eps, suite). Runs evaluated at different eps or with different suites
+never share a table column or a figure: their accuracies are not comparable.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from robustlab.core.eval import format_eps
 from robustlab.core.report import figures as F
 from robustlab.core.report.html import CSS, e
 from robustlab.core.report.markdown import esc
+from robustlab.core.repro.autoattack import budgets
+from robustlab.core.repro.execute import EVAL_RESULT
 from robustlab.core.repro.store import CONFIG, METRICS, RUNS, read_json, read_record
 from robustlab.core.utils import atomic_write_text, get_logger
 
@@ -30,24 +33,54 @@ BASE = [
     "model",
     "dataset",
     "suite",
+    "norm",
+    "eps",
     "n_eval",
     "clean_acc",
     "robust_acc",
 ]
 
 
+GROUP_KEYS = ("dataset", "norm", "eps", "suite")
+UNKNOWN = "?"
+
+
+def _threat_model(rdir: Path, suite: Any) -> tuple[str, str]:
+    """(norm, eps text) of a run's evaluation: eval.json first, else the suite's attack budgets.
+
+    A run whose suite mixes several budgets gets them all, joined by "+" (its own group); one
+    whose budget cannot be read gets "?" (also its own group, never merged with a known eps).
+    """
+    try:
+        doc = read_json(rdir / EVAL_RESULT)
+        eps, norm = doc.get("eps"), (doc.get("robustlab") or {}).get("threat_model")
+        if eps is not None and norm:
+            return str(norm), str(eps)
+    except (ValueError, OSError, AttributeError):
+        pass
+    attacks = suite.get("attacks", []) if isinstance(suite, dict) else []
+    found = budgets(a for a in attacks if isinstance(a, dict))
+    if not found:
+        return UNKNOWN, UNKNOWN
+    norms = sorted({n for _, n in found})
+    return "+".join(norms), "+".join(format_eps(e) for e, _ in found)
+
+
 def _summary(rdir: Path) -> dict[str, Any]:
     try:
         run = read_json(rdir / CONFIG).get("run", {})
     except (ValueError, OSError, AttributeError):
-        return {}
+        return {"norm": UNKNOWN, "eps": UNKNOWN}
     last = (run.get("train") or [{}])[-1]
     suite = run.get("suite")
+    norm, eps = _threat_model(rdir, suite)
     return {
         "method": last.get("method", ""),
         "model": last.get("model", ""),
         "dataset": run.get("eval_dataset") or last.get("dataset", ""),
         "suite": suite.get("name", "") if isinstance(suite, dict) else (suite or ""),
+        "norm": norm,
+        "eps": eps,
         "n_eval": run.get("n_eval"),
     }
 
@@ -57,14 +90,17 @@ def collect_runs(
 ) -> pd.DataFrame:
     """One row per finished run under ``runs_dir`` (optionally one suite / profile only).
 
-    Columns: paper, profile, run, method, model, dataset, suite, n_eval, clean_acc, robust_acc
-    (worst case over the suite, else the lowest attack accuracy), then ``acc/<label>`` columns
-    measured by at least two runs (all of them when there is only one run).
+    Columns: paper, profile, run, method, model, dataset, suite, norm, eps, n_eval, clean_acc,
+    robust_acc (worst case over the suite, else the lowest attack accuracy), then every
+    ``acc/<label>`` column some run measured. Rows are sorted by threat model
+    (:data:`GROUP_KEYS`) first; use :func:`threat_model_groups` to split them.
     """
     rows: list[dict[str, Any]] = []
     for metrics_path in sorted(Path(runs_dir).glob(f"*/*/{RUNS}/*/{METRICS}")):
         rdir = metrics_path.parent
         paper, prof = rdir.parts[-4], rdir.parts[-3]
+        if paper.startswith("_"):
+            continue
         try:
             rec = read_record(rdir)
         except (ValueError, OSError, TypeError, AttributeError) as exc:
@@ -78,12 +114,28 @@ def collect_runs(
         row["robust_acc"] = F.robust_value(rec.metrics)
         row.update({k: v for k, v in rec.metrics.items() if k.startswith("acc/")})
         rows.append(row)
-    counts = Counter(k for r in rows for k in r if k.startswith("acc/"))
-    attack_cols = sorted(k for k, n in counts.items() if n >= 2 or len(rows) == 1)
+    attack_cols = sorted({k for r in rows for k in r if k.startswith("acc/")})
     frame = pd.DataFrame(rows, columns=BASE + attack_cols)
-    return frame.sort_values(["paper", "method", "profile", "run"], kind="stable").reset_index(
-        drop=True
-    )
+    order = [*GROUP_KEYS, "paper", "method", "profile", "run"]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def threat_model_groups(frame: pd.DataFrame) -> list[tuple[dict[str, str], pd.DataFrame]]:
+    """Split :func:`collect_runs`' frame by threat model (dataset, norm, eps, suite).
+
+    Each group keeps only the ``acc/<label>`` columns one of its runs measured, so no column
+    and no figure ever mixes two eps or two suites.
+    """
+    out: list[tuple[dict[str, str], pd.DataFrame]] = []
+    if frame.empty:
+        return out
+    keyed = frame.assign(**{k: frame[k].fillna("").astype(str) for k in GROUP_KEYS})
+    for key, sub in keyed.groupby(list(GROUP_KEYS), sort=True, dropna=False):
+        cols = [c for c in sub.columns if not c.startswith("acc/") or sub[c].notna().any()]
+        out.append(
+            (dict(zip(GROUP_KEYS, map(str, key), strict=True)), sub[cols].reset_index(drop=True))
+        )
+    return out
 
 
 def _cell(v: Any) -> str:
@@ -92,13 +144,50 @@ def _cell(v: Any) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+def _title(key: dict[str, str]) -> str:
+    return f"{key['dataset']}, {key['norm']} eps={key['eps']}, suite {key['suite'] or '?'}"
+
+
+def _table_md(sub: pd.DataFrame) -> list[str]:
+    header = [c.removeprefix("acc/") for c in sub.columns]
+    lines = [
+        "| " + " | ".join(map(esc, header)) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(esc(_cell(v)) for v in row) + " |" for row in sub.itertuples(index=False)
+    ]
+    return lines
+
+
+def _table_html(sub: pd.DataFrame) -> str:
+    head = "".join(f"<th>{e(c.removeprefix('acc/'))}</th>" for c in sub.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(_cell(v))}</td>" for v in row) + "</tr>"
+        for row in sub.itertuples(index=False)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(f: F.FigureFile) -> str:
+    data = base64.b64encode(f.png).decode()
+    return (
+        f'<figure><img alt="{e(f.title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{e(f.title)}</figcaption></figure>"
+    )
+
+
 def render_compare(
     runs_dir: str | Path,
     out_dir: str | Path | None = None,
     suite: str | None = None,
     profile: str | None = None,
 ) -> dict[str, Path]:
-    """Write compare.md, compare.csv, compare.html and the scatter under ``<runs_dir>/_compare``.
+    """Write compare.md, compare.csv, compare.html and one scatter per threat model.
+
+    Output goes to ``out_dir`` (default ``<runs_dir>/_compare``). Each threat model (dataset,
+    norm, eps, suite) gets its own table and clean-vs-robust figure; the CSV has one row per
+    run with the threat-model columns.
 
     Raises:
         FileNotFoundError: if no finished run is found (the message says where it looked).
@@ -118,56 +207,40 @@ def render_compare(
             "run `robustlab reproduce PAPER` first"
         )
     out = Path(out_dir) if out_dir is not None else Path(runs_dir) / "_compare"
-    pts = [
-        (f"{r.method or r.run}", str(r.paper), float(r.clean_acc), float(r.robust_acc))
-        for r in frame.itertuples()
-        if r.clean_acc is not None and r.robust_acc is not None and not pd.isna(r.robust_acc)
-    ]
-    fig = F.clean_vs_robust(pts, title="All runs: clean vs robust accuracy (colour = paper)")
-    figs = (
-        [
-            F.save(
-                fig,
-                "compare_clean_vs_robust",
-                "Clean vs robust accuracy, all runs",
-                out / "figures",
-            )
-        ]
-        if fig
-        else []
-    )
-    header = [c.removeprefix("acc/") if c.startswith("acc/") else c for c in frame.columns]
+    groups = threat_model_groups(frame)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    scope = f"suite `{suite}`" if suite else "all suites (compare like with like: pass --suite)"
-    md = [
-        "# robustlab: cross-paper comparison",
-        "",
-        f"{len(frame)} finished runs of {frame.paper.nunique()} paper(s) under `{runs_dir}`; {scope}. "
-        f"Accuracies in percent; robust_acc = worst case over the run's suite. Rendered {stamp}.",
-        "",
-        "| " + " | ".join(map(esc, header)) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
-    md += [
-        "| " + " | ".join(esc(_cell(v)) for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    md += [""] + [f"![{f.title}](figures/{f.name}.png)" for f in figs]
-    rows_html = "".join(
-        "<tr>" + "".join(f"<td>{e(_cell(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
+    intro = (
+        f"{len(frame)} finished runs of {frame.paper.nunique()} paper(s) under `{runs_dir}` in "
+        f"{len(groups)} threat model(s) (dataset, norm, eps, suite); accuracies are compared only "
+        f"within one threat model. Percent; robust_acc = worst case over the run's suite. "
+        f"Rendered {stamp}."
     )
-    imgs = "".join(
-        f'<figure><img alt="{e(f.title)}" src="data:image/png;base64,{base64.b64encode(f.png).decode()}">'
-        f"<figcaption>{e(f.title)}</figcaption></figure>"
-        for f in figs
-    )
+    md = ["# robustlab: comparison of existing runs", "", intro, ""]
+    html_parts: list[str] = []
+    figs: list[F.FigureFile] = []
+    for i, (key, sub) in enumerate(groups, start=1):
+        title = _title(key)
+        pts = [
+            (f"{r.method or r.run}", str(r.paper), float(r.clean_acc), float(r.robust_acc))
+            for r in sub.itertuples()
+            if r.clean_acc is not None
+            and not pd.isna(r.clean_acc)
+            and r.robust_acc is not None
+            and not pd.isna(r.robust_acc)
+        ]
+        fig = F.clean_vs_robust(pts, title=f"{title} (colour = paper)")
+        shown = sub.drop(columns=list(GROUP_KEYS))
+        md += [f"## {i}. {title}", "", *_table_md(shown), ""]
+        html_parts.append(f"<h2>{e(f'{i}. {title}')}</h2>{_table_html(shown)}")
+        if fig is not None:
+            f = F.save(fig, f"compare_tm{i}", f"Clean vs robust accuracy: {title}", out / "figures")
+            figs.append(f)
+            md += [f"![{f.title}](figures/{f.name}.png)", ""]
+            html_parts.append(_img(f))
     page = (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>robustlab compare</title>'
-        f"<style>{CSS}</style></head><body><h1>robustlab: cross-paper comparison</h1><p>{e(md[2])}</p>"
-        "<table><tr>"
-        + "".join(f"<th>{e(h)}</th>" for h in header)
-        + f"</tr>{rows_html}</table>{imgs}</body></html>\n"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>robustlab compare</title>'
+        f"<style>{CSS}</style></head><body><h1>robustlab: comparison of existing runs</h1>"
+        f"<p>{e(intro)}</p>{''.join(html_parts)}</body></html>\n"
     )
     paths = {
         "md": atomic_write_text(out / "compare.md", "\n".join(md) + "\n"),
