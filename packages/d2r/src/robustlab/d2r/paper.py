@@ -102,7 +102,7 @@ class D2RPaper(Paper):
                 "Analog: the CIFAR-10 columns measured on Fashion-MNIST at eps "
                 f"{float(p.eval_eps):g} (directions only). " + note
             )
-        title = "Table 1: robustness (%) of D2R-CAG and adversarial-training methods"
+        title = "robustness (%) of D2R-CAG and adversarial-training methods"
         return TableSpec("1", title, tuple(cells), tuple(claims), note)
 
     def _table1_claims(self, key: str, rows: list[str]) -> list[Claim]:
@@ -232,7 +232,7 @@ class D2RPaper(Paper):
                 )
             )
         note = "" if p.name == "paper" else "Analog: Fashion-MNIST at eps 0.1 (directions only)."
-        title = "Table 2: ablation over alpha, beta and CAG (CIFAR-10, WRN-34-10)"
+        title = "ablation over alpha, beta and CAG (CIFAR-10, WRN-34-10)"
         return TableSpec("2", title, tuple(cells), tuple(claims), note)
 
 
