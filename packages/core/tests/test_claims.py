@@ -300,3 +300,22 @@ def test_seeded_cells_use_the_seed_test(tmp_path: Path) -> None:
     assert res.cells[0].std == pytest.approx(0.2)
     lo, hi = res.cells[0].interval or (0.0, 0.0)
     assert lo < 82.0 < hi and hi - lo < 3.0  # pooled over 3 x 1000 images
+
+
+def test_autoattack_on_fewer_images_than_the_suite_stays_paired(tmp_path: Path) -> None:
+    """autoattack_n: AutoAttack vectors of 100 images beside a 400-image suite are still paired."""
+    runs = {
+        "pc": write_run(
+            tmp_path / "pc",
+            {"PGD": outcomes(400, 240), "CW": outcomes(400, 200)},
+            outcomes(100, 60),
+        ),
+        "ce": write_run(
+            tmp_path / "ce", {"PGD": outcomes(400, 140), "CW": outcomes(400, 4)}, outcomes(100, 10)
+        ),
+    }
+    cw = Claim("cw", "PC > CE", "1", (Comparison(("1", "CW", "Ours"), ">", ("1", "CW", "CE")),))
+    (res,) = build_tables([table((cw,))], runs, profile="quick")[0].claims
+    (aa,) = res.aa_details
+    assert aa.test is not None and aa.test.test == "McNemar exact"
+    assert res.aa_verdict == "holds"

@@ -336,11 +336,16 @@ def measure(
     n = int(n_eval) if n_eval else None
     seeds = tuple(float(m[key]) for m in state.get("seed_metrics", {}).values() if key in m)
     proportion = key != "n_eval" and (cell.kind != "other" or key != cell.metric)
+    vec = None if len(seeds) >= 2 or not proportion else loader.vector(cell.run, key, float(value))
+    if vec is not None:  # the images behind the value (AutoAttack may use fewer: autoattack_n)
+        n = len(vec)
+    elif key.startswith("aa/"):
+        n = None  # unknown: never assume the run's n_eval for an AutoAttack metric
     return Measurement(
         float(value),
         n,
         state.get("summary", {}).get("eval_dataset"),
-        None if len(seeds) >= 2 or not proportion else loader.vector(cell.run, key, float(value)),
+        vec,
         seeds if len(seeds) >= 2 else (),
         proportion,
     )
