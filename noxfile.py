@@ -142,6 +142,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def compare(session: nox.Session) -> None:
-    """Cross-paper comparison report from the runs directory (-- --runs-dir runs)."""
+    """Controlled comparison of every installed paper (default: -- --budget quick, ~30 min on
+    2 CPU cores, resumable); `-- --runs-dir runs` without --budget: existing runs by threat model."""
     _install(session, groups=())
-    session.run("python", "-m", "robustlab", "compare", *session.posargs)
+    args = session.posargs or ["--budget", "quick"]
+    session.run("python", "-m", "robustlab", "compare", *args)
