@@ -104,7 +104,7 @@ def test_report_paper_ours_delta_and_verdicts(tmp_path: Path) -> None:
     md = paths["md"].read_text()
     assert "| Clean | CE | 90.00 | 91.00 | [83.8, 95.2] | +1.00 | ±1.5 | ✓ | ce: clean_acc |" in md
     assert "| PGD eps=0.1 | PC | 70.00 | 60.00 | [50.2, 69.1] | -10.00 | ±2 | ✗ |" in md
-    assert "| PGD eps=0.2 | PC | – | 30.00 | [21.9, 39.6] | – | ±5 |  |" in md
+    assert "| PGD eps=0.2 | PC | – | 30.00 | [21.9, 39.6] | – | – |  |" in md
     # 60/100 vs 45/100 without per-example outcomes: unpaired z, p = 0.017
     assert "**holds** (paper: holds) — PC > CE under PGD" in md
     assert "two-proportion z (unpaired), p 0.0168: holds" in md
@@ -152,7 +152,7 @@ def test_quick_report_warns_and_partial_runs_are_not_measured(tmp_path: Path) ->
         "NOT comparable to the paper's cells in absolute terms" in md and "about directions" in md
     )
     assert "| Clean | CE | 90.00 | – | – | – |" in md
-    assert "| Clean | PC | 89.00 | 88.00 | [80.2, 93.0] | -1.00 | ±1.5 |  |" in md  # no mark
+    assert "| Clean | PC | 89.00 | 88.00 | [80.2, 93.0] | -1.00 | – |  |" in md  # no mark
 
 
 def test_claim_combination_rules() -> None:

@@ -84,7 +84,7 @@ def _table(table: TableResult) -> list[str]:
     head = ["Row", "Column", "Paper", "Ours", "95 % CI", "Δ", "Tol.", "Within", "Run: metric"]
     out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
     for r in table.cells:
-        tol = "–" if r.tolerance is None else f"±{r.tolerance:g}"
+        tol = "–" if r.tolerance is None or r.within is None else f"±{r.tolerance:g}"
         out.append(
             f"<tr><td>{e(r.cell.row)}</td><td>{e(r.cell.column)}</td>"
             f'<td class="num">{fmt(r.cell.paper_value)}</td><td class="num">{e(ours_text(r))}</td>'

@@ -67,7 +67,7 @@ def table_lines(table: TableResult) -> list[str]:
             ours_text(r),
             interval_text(r),
             fmt(r.delta, signed=True),
-            "–" if r.tolerance is None else f"±{r.tolerance:g}",
+            "–" if r.tolerance is None or r.within is None else f"±{r.tolerance:g}",
             cell_mark(r),
             f"{r.cell.run}: {r.cell.metric}",
         ]
