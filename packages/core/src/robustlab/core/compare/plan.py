@@ -62,7 +62,7 @@ class Budget:
 
 
 BUDGETS: dict[str, Budget] = {
-    "quick": Budget("quick", "quick", 2, 128, 0.05, 6000, 500, 200, 20),
+    "quick": Budget("quick", "quick", 2, 64, 0.05, 8000, 500, 200, 20),
     "full": Budget("full", "fmnist", 20, 128, 0.05, None, 10000, 1000, 50),
 }
 
