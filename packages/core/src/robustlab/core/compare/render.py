@@ -186,7 +186,7 @@ def render_comparison(
             json.dumps(robustbench_entry(m, budget), indent=2) + "\n",
         )
     html_body = "".join(
-        f"<p>{e(line)}</p>" if not line.startswith(("|", "#", "!")) else ""
+        f"<p>{e(line.replace('**', ''))}</p>" if not line.startswith(("|", "#", "!")) else ""
         for line in md[2:8]
         if line
     )
