@@ -82,3 +82,14 @@ def test_every_registered_name_and_option_is_accepted() -> None:
 def test_unknown_budget() -> None:
     with pytest.raises(ConfigError, match="valid: quick, full"):
         build_plan("huge", installed=list)
+
+
+def test_cli_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from robustlab.core.cli import main
+
+    assert main(["compare", "--budget", "quick", "--plan"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in rows] == EXPECTED["natural"] + EXPECTED["adversarial"]
+    assert {r["status"] for r in rows} <= {"planned", "not installed"}
