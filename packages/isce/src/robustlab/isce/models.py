@@ -121,6 +121,8 @@ class ISCEClassifier(Classifier):
             raise ConfigError("defence_opts needs defence='random'")
         backbone.head = nn.Identity()  # unused: its parameters would never get a gradient
         self.backbone = backbone
+        if backbone.map_drop_stage:  # DropBlock/Disout go where the backbone's would
+            self.map_drop_stage = f"backbone.{backbone.map_drop_stage}"  # type: ignore[misc]
         self.defence: nn.Module = (
             RandomInput(**(defence_opts or {})) if defence == "random" else nn.Identity()
         )
