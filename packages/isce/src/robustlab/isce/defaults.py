@@ -106,13 +106,15 @@ QUICK = Profile(
     "QUICK PROFILE (CPU, ~5 min on 2 cores): LeNet-5 on Fashion-MNIST (10,000 training images, "
     "3 epochs, Adam 1e-3); SCE, I-SCE (features and logits normalisation), MMC, label smoothing; "
     "first 100 test images; L2 eps 1.5 for PGD-10/50 (un)targeted, FGSM, DeepFool, SimBA (300 "
-    "queries) and AutoAttack standard L2; eps sweep 2/4/8 with PGD-50. No AT (one PGD-10 AT epoch "
+    "queries), AutoAttack standard L2 on the first 30 (its L2 Square loops over images in Python: "
+    "minutes per model); eps sweep 2/4/8 with PGD-50. No AT (one PGD-10 AT epoch "
     "costs ~4 min here). Claims only: the paper has no Fashion-MNIST values.",
     datasets=("FMNIST",),
     model="isce/lenet5",
     epochs=3,
     n_train=10000,
     n_eval=100,
+    aa_n=30,
     eps=(1.5,),
     table_eps=(),
     at_eps=0.02,

@@ -86,7 +86,12 @@ def runs(profile: Profile) -> dict[str, RunSpec]:
             cfg = preset(profile, key, name).train_config()
             sweep = ("isce/eps-sweep", {"eps": tuple(profile.sweep_eps), "steps": 50})
             out[rid] = RunSpec(
-                rid, (cfg,), suite(profile, key, name), profile.n_eval, analyses=(sweep,)
+                rid,
+                (cfg,),
+                suite(profile, key, name),
+                profile.n_eval,
+                analyses=(sweep,),
+                autoattack_n=getattr(profile, "aa_n", None),
             )
     return out
 
