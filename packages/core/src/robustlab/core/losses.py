@@ -27,6 +27,7 @@ method option accepts a registered name (``"ce"``), a dict ``{"name": "ce", "lab
 
 from __future__ import annotations
 
+import abc
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -143,7 +144,7 @@ def cross_entropy(
     return per_example.sum() if red == "sum" else per_example.mean()
 
 
-class Objective:
+class Objective(abc.ABC):
     """Base of stateful objectives; see the module docstring for the protocol.
 
     Subclasses implement ``__call__(logits, y, **ctx) -> (B,)``; every hook is optional.
@@ -151,15 +152,15 @@ class Objective:
 
     name: str = "objective"
 
+    @abc.abstractmethod
     def __call__(self, logits: Tensor, y: Tensor, **ctx: Any) -> Tensor:
         """Per-example loss (B,) for logits (B, K) and labels y (B,)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement __call__")
 
     def loss(self, logits: Tensor, y: Tensor, reduction: str = "mean", **ctx: Any) -> Tensor:
         """The reduced loss (scalar, or (B,) for "none"); default: ``reduce(self(...))``."""
         return reduce(self(logits, y, **ctx), reduction, self.name)
 
-    def setup(self, model: nn.Module, ctx: Any) -> None:
+    def setup(self, model: nn.Module, ctx: Any) -> None:  # noqa: B027 - optional hook
         """Called once by the method's ``setup`` (``ctx`` is the run's ``TrainContext``)."""
 
     def modules(self) -> dict[str, nn.Module]:
@@ -170,10 +171,10 @@ class Objective:
         """Modules optimised together with the model (saved too)."""
         return {}
 
-    def on_epoch_start(self, epoch: int, ctx: Any) -> None:
+    def on_epoch_start(self, epoch: int, ctx: Any) -> None:  # noqa: B027 - optional hook
         """Before the first batch of epoch ``epoch`` (0-based)."""
 
-    def on_epoch_end(self, epoch: int, ctx: Any, model: nn.Module) -> None:
+    def on_epoch_end(self, epoch: int, ctx: Any, model: nn.Module) -> None:  # noqa: B027 - optional hook
         """After the last step of epoch ``epoch``."""
 
     def metrics(self) -> dict[str, float]:
@@ -184,7 +185,7 @@ class Objective:
         """Flat dict of tensors and JSON values for exact resume."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore :meth:`state_dict`."""
 
     def __repr__(self) -> str:
