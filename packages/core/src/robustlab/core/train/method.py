@@ -129,15 +129,18 @@ class Method:
         A name of ``robustlab.core.attacks.LOSSES`` given as ``attack_objective`` stays a name
         (the attack resolves it); anything else goes through ``losses.get_objective``.
         """
-        from robustlab.core.attacks.losses import LOSSES
-
         self._objectives: dict[str, ObjectiveFn | str] = {}
         for role in self.OBJECTIVE_OPTIONS:
-            spec = getattr(self, role)
-            if role == "attack_objective" and isinstance(spec, str) and spec in LOSSES:
-                self._objectives[role] = spec
-            else:
-                self._objectives[role] = get_objective(spec, f"{self.name}: {role}")
+            self._objectives[role] = self.resolve_objective(role, getattr(self, role))
+
+    def resolve_objective(self, role: str, spec: Any) -> ObjectiveFn | str:
+        """One option's objective; a method with an objective of its own signature (LBGAT's
+        eq. 7) overrides this for that role and defers to it for the others."""
+        from robustlab.core.attacks.losses import LOSSES
+
+        if role == "attack_objective" and isinstance(spec, str) and spec in LOSSES:
+            return spec
+        return get_objective(spec, f"{self.name}: {role}")
 
     def objective_fn(self, role: str) -> Any:
         """The resolved objective of option ``role`` (a callable, or an attack-loss name)."""

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robustlab.core.losses import cross_entropy, get_objective, kl_div
+from robustlab.core.losses import cross_entropy, kl_div
 from robustlab.core.train.method import METHODS, StepContext, StepOutput, TrainContext, bn_mode
 from robustlab.core.train.methods.common import COMMON, AdversarialMethod, step_ctx, to_channels
 
@@ -55,17 +55,11 @@ class LBGAT(AdversarialMethod):
     objective: Any
     _kl: float | None = None
 
-    def resolve_objectives(self) -> None:
-        spec = self.objective
-        self.objective = "ce"  # placeholder so the base resolves only the attack objective
-        try:
-            super().resolve_objectives()
-        finally:
-            self.objective = spec
-        if spec == "lbgat":
-            self._objectives["objective"] = self.lbgat_objective
-        else:
-            self._objectives["objective"] = get_objective(spec, f"{self.name}: objective")
+    def resolve_objective(self, role: str, spec: Any) -> Any:
+        """``objective="lbgat"`` is eq. 7 below (guide/target signature); the rest as the base."""
+        if role == "objective" and spec == "lbgat":
+            return self.lbgat_objective
+        return super().resolve_objective(role, spec)
 
     def lbgat_objective(
         self, guide_clean: Tensor, target_adv: Tensor, target_clean: Tensor, y: Tensor, **ctx: Any
