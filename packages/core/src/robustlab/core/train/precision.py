@@ -8,6 +8,7 @@ times *slower*); fp16 with a gradient scaler on CUDA; fp32 elsewhere.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,17 @@ from robustlab.core.errors import ConfigError
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True when this CPU executes bf16 matmuls/convolutions natively (AMX or AVX512-BF16)."""
+    """True when this CPU executes bf16 matmuls/convolutions natively (AMX or AVX512-BF16).
+
+    Honours the ISA caps that restrict PyTorch's kernels: with ``ATEN_CPU_CAPABILITY=avx2`` (or
+    lower) or ``ONEDNN_MAX_CPU_ISA`` below ``AVX512_CORE_BF16`` the answer is False, so an AVX2-only
+    machine can be approximated on a newer CPU (bf16 would be emulated there).
+    """
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AVX512_BF16", "AMX"):
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if isa not in ("ALL", "DEFAULT") and not (isa.startswith("AVX512_CORE_BF16") or "AMX" in isa):
+        return False
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
 
