@@ -60,6 +60,7 @@ def evaluate(
     dataset: str | None = None,
     architecture: str | None = None,
     meta: dict[str, Any] | None = None,
+    batch_offset: int = 0,
 ) -> EvalResult:
     """Evaluate ``model`` under an attack suite.
 
@@ -84,6 +85,9 @@ def evaluate(
         architecture: Architecture name to record (default: the model's ``arch`` attribute or
             class name).
         meta: Extra metadata stored in the result.
+        batch_offset: Global index of the first batch, for a shard of a larger evaluation
+            (:mod:`robustlab.core.eval.shard`): attack seeds derive from
+            ``(seed, batch_offset + b, attack)``, as in the whole run.
 
     Returns:
         :class:`EvalResult` with accuracies in percent.
@@ -94,6 +98,8 @@ def evaluate(
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if not isinstance(batch_offset, int) or batch_offset < 0:
+        raise ValueError(f"batch_offset must be an int >= 0, got {batch_offset!r}")
     start = time.perf_counter()
     spec = resolve_suite(suite, eps, norm)
     x, y, dataset = _resolve_data(data, n, dataset)
@@ -109,7 +115,9 @@ def evaluate(
         state = EvalState.open(state_path, chash, len(y), labels)
         if state.next_batch:
             log.info("resuming evaluation from batch %d (%s)", state.next_batch, state_path)
-        _run_batches(model, x, y, spec, state, batch_size, dev, seed, state_path, progress)
+        _run_batches(
+            model, x, y, spec, state, batch_size, dev, seed, state_path, progress, batch_offset
+        )
         flags: dict[str, dict[str, Any]] = {}
         sweep: list[dict[str, float]] | None = None
         if cfg is not None:
@@ -220,6 +228,7 @@ def _run_batches(
     seed: int,
     state_path: Any,
     progress: bool,
+    batch_offset: int = 0,
 ) -> None:
     n_batches = -(-len(y) // batch_size)
     with _progress(progress, n_batches, state.next_batch) as bar:
@@ -230,7 +239,7 @@ def _run_batches(
                 x[lo : lo + batch_size].to(dev),
                 y[lo : lo + batch_size].to(dev),
                 lo,
-                b,
+                batch_offset + b,
                 suite,
                 state,
                 seed,
