@@ -4,6 +4,11 @@ Example::
 
     robustlab eval --model lenet5 --checkpoint runs/x/model.safetensors --dataset fashion-mnist \\
         --suite pgd20 --eps 8/255 --n 1000 --out result.json
+
+Sharded (e.g. one job per shard), then merged into what the unsharded run gives::
+
+    robustlab eval ... --n 10000 --shard 0/4 --out r0.json     # ... up to --shard 3/4
+    robustlab eval merge r0.json r1.json r2.json r3.json --out result.json
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--model", help="model name (robustlab list models); default: from the checkpoint"
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint file (.safetensors or .pt)")
-    p.add_argument("--dataset", required=True, help="dataset name (robustlab list datasets)")
+    p.add_argument("--checkpoint", help="checkpoint file (.safetensors or .pt); required")
+    p.add_argument("--dataset", help="dataset name (robustlab list datasets); required")
     p.add_argument(
         "--suite",
         default="pgd20",
@@ -60,7 +65,35 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="evaluate only shard I of N (0 <= I < N; contiguous whole batches, the same attack "
+        "seeds as the whole run); combine the shard files with `robustlab eval merge`",
+    )
     p.set_defaults(func=run)
+    actions = p.add_subparsers(dest="eval_action", metavar="[merge]")
+    m = actions.add_parser(
+        "merge",
+        help="combine shard results into the unsharded result",
+        description="Combine the result files of `robustlab eval --shard I/N` (every shard of "
+        "one evaluation, any order) into the result the unsharded evaluation gives.",
+    )
+    m.add_argument("shards", nargs="+", help="shard result files")
+    m.add_argument("--out", dest="merge_out", default=None, help="write the merged JSON here")
+    m.set_defaults(func=run_merge)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from robustlab.core.eval.shard import load_shards
+
+    result = load_shards(args.shards)
+    if args.merge_out:
+        result.save(args.merge_out)
+        log.info("merged %d shards into %s", len(args.shards), args.merge_out)
+    sys.stdout.write(result.summary() + "\n")
+    return 0
 
 
 def load_model(model_name: str | None, checkpoint: str, dataset: str) -> tuple[Any, str]:
@@ -86,7 +119,14 @@ def load_model(model_name: str | None, checkpoint: str, dataset: str) -> tuple[A
 
 def run(args: argparse.Namespace) -> int:
     from robustlab.core.eval import SanityConfig, evaluate, parse_eps, resolve_suite
+    from robustlab.core.eval.shard import ShardSpec, evaluate_shard
 
+    missing = [f"--{k}" for k in ("checkpoint", "dataset") if not getattr(args, k)]
+    if missing:
+        raise ConfigError(
+            f"robustlab eval needs {' and '.join(missing)} (or: robustlab eval merge FILES)"
+        )
+    shard = ShardSpec.parse(args.shard) if args.shard is not None else None
     if args.n is not None and args.n < 1:
         raise ConfigError(f"--n must be >= 1, got {args.n}")
     if args.batch_size < 1:
@@ -100,19 +140,20 @@ def run(args: argparse.Namespace) -> int:
     checks: bool | SanityConfig = (
         False if args.no_checks else SanityConfig(eps_sweep=args.eps_sweep)
     )
-    result = evaluate(
-        model,
-        args.dataset,
-        suite,
-        n=args.n,
-        batch_size=args.batch_size,
-        device=args.device,
-        state_path=state,
-        seed=args.seed,
-        progress=not args.no_progress,
-        checks=checks,
-        architecture=arch,
-    )
+    opts: dict[str, Any] = {
+        "n": args.n,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "state_path": state,
+        "seed": args.seed,
+        "progress": not args.no_progress,
+        "checks": checks,
+        "architecture": arch,
+    }
+    if shard is None:
+        result = evaluate(model, args.dataset, suite, **opts)
+    else:
+        result = evaluate_shard(model, args.dataset, suite, shard, **opts)
     if args.out:
         result.save(args.out)
         if state and Path(state).exists():
