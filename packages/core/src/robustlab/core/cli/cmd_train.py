@@ -8,6 +8,9 @@ Example::
 ``--set key=value`` sets any :class:`~robustlab.core.train.TrainConfig` field; values are parsed
 as JSON, then as a Python literal, else kept as a string. Dotted keys set one entry of a dict
 field (``--set method_opts.beta=6``). Unknown keys are rejected listing the valid ones.
+
+Data-parallel: ``torchrun --nproc_per_node=N -m robustlab train ...`` trains one run on N
+processes (docs/distributed.md); only rank 0 writes the run directory and this summary.
 """
 
 from __future__ import annotations
@@ -97,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         config, Path(args.runs_dir) / name, device=args.device, progress=not args.no_progress
     )
+    from robustlab.core.train.distributed import info
+
+    if not info().is_main:
+        return 0
     m = result.metrics
     sys.stdout.write(
         f"run {result.run_dir}: clean test accuracy {m['clean_acc']:.2f}% after {m['epochs_completed']} "

@@ -72,6 +72,25 @@ def augment_batch(
     return out if out is not x else x.clone()
 
 
+def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous slice ``[lo, hi)`` of a global batch of ``n`` examples.
+
+    The slices tile ``[0, n)`` in rank order and their sizes differ by at most one: the first
+    ``n % world_size`` ranks take ``n // world_size + 1`` examples, the others ``n // world_size``
+    (e.g. n=7, 2 ranks: [0, 4) and [4, 7)). A rank's slice is empty when ``n < world_size``.
+
+    Raises:
+        ValueError: ``world_size < 1``, ``rank`` outside ``[0, world_size)`` or ``n < 0``.
+    """
+    if world_size < 1 or not 0 <= rank < world_size or n < 0:
+        raise ValueError(
+            f"need n >= 0 and 0 <= rank < world_size, got {n=}, {rank=}, {world_size=}"
+        )
+    base, extra = divmod(int(n), int(world_size))
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
 class BatchIterator:
     """Iterate over (x, y) in mini-batches, shuffled and augmented per epoch.
 
@@ -84,9 +103,14 @@ class BatchIterator:
         augment: batched augmentation (:class:`Augment`) or None.
         drop_last: drop the final incomplete batch.
         device: where batches go (None keeps x's device).
+        rank / world_size: data-parallel sharding (``robustlab.core.train.distributed``): every
+            rank draws the same order and augmentation and yields its :func:`shard_bounds` slice
+            of each global batch of ``batch_size``, so the ranks together see exactly the
+            single-process batches. A final batch with fewer examples than ranks (``0 < N %
+            batch_size < world_size``) is dropped, since a rank would get no example.
 
     Each ``iter()`` runs one epoch: the one set by :meth:`set_epoch`, else the one after the
-    previous iteration (0 first). ``len()`` is the number of batches per epoch.
+    previous iteration (0 first). ``len()`` is the number of (global) batches per epoch.
     """
 
     def __init__(
@@ -100,6 +124,8 @@ class BatchIterator:
         augment: Augment | None = None,
         drop_last: bool = False,
         device: torch.device | str | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if x.ndim != 4:
             raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)}")
@@ -109,6 +135,13 @@ class BatchIterator:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if augment is not None and not isinstance(augment, Augment):
             raise ValueError(f"augment must be an Augment or None, got {type(augment).__name__}")
+        shard_bounds(batch_size, rank, world_size)  # validates rank / world_size
+        if batch_size < world_size:
+            raise ValueError(
+                f"batch_size {batch_size} < {world_size} data-parallel ranks: every rank needs at "
+                "least one example per batch; raise batch_size or use fewer processes"
+            )
+        self.rank, self.world_size = int(rank), int(world_size)
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -126,7 +159,13 @@ class BatchIterator:
 
     def __len__(self) -> int:
         n = int(self.x.shape[0])
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if self.drop_last or n % self.batch_size < self.world_size:
+            return n // self.batch_size
+        return math.ceil(n / self.batch_size)
+
+    def global_batch_size(self, b: int) -> int:
+        """Examples in global batch ``b`` (all ranks together), ``0 <= b < len(self)``."""
+        return min(self.batch_size, int(self.x.shape[0]) - b * self.batch_size)
 
     def _plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Order, crop offsets and flip mask of every example for one epoch."""
@@ -147,6 +186,9 @@ class BatchIterator:
         non_blocking = self.device.type == "cuda"
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            if self.world_size > 1:
+                lo, hi = shard_bounds(len(idx), self.rank, self.world_size)
+                idx = idx[lo:hi]
             src_idx = idx.to(self.x.device)
             xb = self.x.index_select(0, src_idx).to(self.device, non_blocking=non_blocking)
             yb = self.y.index_select(0, src_idx).to(self.device, non_blocking=non_blocking)

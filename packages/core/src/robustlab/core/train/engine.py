@@ -5,7 +5,8 @@ learning rate set per step from a pure schedule function, optional validation / 
 selection, then one atomic training-state checkpoint. A run killed at any point restarts from the
 last completed epoch with the same weights, optimiser, scaler, method state and RNG state, so it
 ends bit-identical to an uninterrupted run on CPU (data order and augmentation are functions of
-(seed, epoch) in ``BatchIterator``).
+(seed, epoch) in ``BatchIterator``). Under ``torchrun`` the same loop trains data-parallel
+(:mod:`robustlab.core.train.distributed`): sharded batches, averaged gradients, rank-0 writes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from robustlab.core.errors import RobustlabError
+from robustlab.core.train import distributed
 from robustlab.core.train.build import build_model, build_optimizer, prepare_data
 from robustlab.core.train.config import TrainConfig
 from robustlab.core.train.evaluate import accuracy
@@ -43,7 +45,6 @@ from robustlab.core.utils import (
     atomic_write_json,
     config_hash,
     environment_info,
-    get_device,
     get_logger,
     seed_everything,
 )
@@ -78,8 +79,9 @@ def train(
         config: A :class:`TrainConfig` or a dict for :meth:`TrainConfig.from_dict`.
         run_dir: The run directory (created). A finished run is loaded, not retrained; an
             interrupted one resumes from its last completed epoch.
-        device: "cpu", "cuda", ... or None for the best available.
-        progress: Show a rich progress bar.
+        device: "cpu", "cuda", ... or None for the best available (under torchrun: this
+            rank's ``cuda:LOCAL_RANK`` for CUDA).
+        progress: Show a rich progress bar (rank 0 only).
 
     Returns:
         :class:`TrainResult` with the selected model, the metrics and the checkpoint path.
@@ -89,13 +91,26 @@ def train(
         TrainingDivergedError: the loss became NaN/inf (lower the learning rate).
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    _, dev = distributed.setup(device)
+    distributed.dispatch(config=cfg, run_dir=str(run_dir), device=dev.type, progress=False)
     run_dir = Path(run_dir)
+    if distributed.on_main(_claim, cfg, run_dir):
+        log.info("%s is finished; loading it instead of retraining", run_dir)
+        return load_run(run_dir, dev)
+    return _Trainer(cfg, run_dir, dev, progress).run()
+
+
+def _claim(cfg: TrainConfig, run_dir: Path) -> bool:
+    """Rank 0: create / check the run directory (and, data-parallel, fetch the data once)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     claim_run_dir(cfg, run_dir)
     if is_finished(run_dir):
-        log.info("%s is finished; loading it instead of retraining", run_dir)
-        return load_run(run_dir, device)
-    return _Trainer(cfg, run_dir, get_device(device), progress).run()
+        return True
+    if distributed.info().enabled:
+        from robustlab.core.data import ensure
+
+        ensure(cfg.dataset, cfg.data_root)
+    return False
 
 
 class _Trainer:
@@ -104,7 +119,9 @@ class _Trainer:
     ) -> None:
         from robustlab.core.data import BatchIterator
 
-        self.cfg, self.run_dir, self.device, self.show = cfg, run_dir, device, progress
+        self.dist = distributed.info()
+        self.cfg, self.run_dir, self.device = cfg, run_dir, device
+        self.show = progress and self.dist.is_main
         needs = resolve_needs(cfg.needs)
         seed_everything(cfg.seed, cfg.deterministic)
         self.data = prepare_data(cfg)
@@ -125,6 +142,8 @@ class _Trainer:
             seed=cfg.seed,
             augment=self.data.augment,
             device=device,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         self.steps_per_epoch = len(self.batches) * self.method.replays
         self.ctx = TrainContext(
@@ -148,6 +167,9 @@ class _Trainer:
         for mod in self.method.trainable_modules().values():
             params += list(mod.parameters())
         self.params = params
+        self.replicas = distributed.Replicas(
+            params, [self.model, *self.extras.values()], self.method
+        )
         self.optimizer = build_optimizer(cfg, params)
         self.scaler = make_scaler(self.precision, device)
         self.schedule = build_schedule(
@@ -157,7 +179,7 @@ class _Trainer:
         if self.select_metric == "auto":
             self.select_metric = "robust" if self.method.val_attack() is not None else "clean"
         self.state = _Run()
-        self.runlog = RunLog(run_dir)
+        self.runlog = RunLog(run_dir, tensorboard=self.dist.is_main)
 
     # ------------------------------------------------------------------ resume / checkpoint
     def _resume(self) -> None:
@@ -173,11 +195,15 @@ class _Trainer:
             optimizer=self.optimizer,
             scaler=self.scaler,
         )
-        self.method.load_state_dict(method_state)
+        self.method.load_state_dict(distributed.own_method_state(method_state, self.dist.rank))
         self.state = _Run(meta["epoch"], meta["history"], meta["best"], meta["stopped"])
         log.info("resuming %s at epoch %d/%d", self.run_dir, self.state.epoch + 1, self.cfg.epochs)
 
     def _checkpoint(self) -> None:
+        method_state = distributed.gather_method_state(self.method.state_dict())
+        distributed.on_main(self._save, method_state)
+
+    def _save(self, method_state: dict[str, Any]) -> None:
         s = self.state
         meta = {"config": self.cfg.to_dict(), "epoch": s.epoch, "history": s.history}
         meta.update(best=s.best, stopped=s.stopped, precision=self.precision)
@@ -193,13 +219,15 @@ class _Trainer:
             extras=self.extras,
             optimizer=self.optimizer,
             scaler=self.scaler,
-            method_state=self.method.state_dict(),
+            method_state=method_state,
             meta=meta,
         )
         self.runlog.write(s.history)
 
     # ------------------------------------------------------------------ one epoch
     def _train_epoch(self, epoch: int, bar: ProgressBar) -> dict[str, float]:
+        if self.dist.enabled:  # per-rank RNG streams that a resumed run reproduces
+            distributed.reseed(self.cfg.seed, epoch, self.dist.rank)
         self.method.on_epoch_start(epoch, self.ctx)
         self.model.train()
         self.batches.set_epoch(epoch)
@@ -210,15 +238,16 @@ class _Trainer:
         reps = self.method.replays
         for i, (x, index) in enumerate(self.batches):
             y = self.labels.index_select(0, index)
+            w = self.replicas.step_weight(len(y), self.batches.global_batch_size(i))
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             for r in range(reps):
                 out = self._step(epoch, i * reps + r, r, x, y, index)
-                loss_sum += out.loss.detach().float()
+                loss_sum += out.loss.detach().float() * w  # w = 1 in a single process
                 if out.logits is not None:
                     correct += (out.logits.argmax(1) == y).sum()
                 for k, v in out.metrics.items():
-                    extra[k] = extra.get(k, 0.0) + float(v)
+                    extra[k] = extra.get(k, 0.0) + float(v) * w
                 seen += len(y)
             if self.show and (i % 10 == 9 or i == len(self.batches) - 1):
                 n = (i + 1) * reps
@@ -231,12 +260,15 @@ class _Trainer:
                 shown = n
         seconds = time.perf_counter() - start
         n_steps = len(self.batches) * reps
-        loss = float(loss_sum) / n_steps
+        loss_total, n_correct, seen, extra = self.replicas.epoch_totals(
+            loss_sum, correct, seen, extra
+        )
+        loss = loss_total / n_steps
         if not torch.isfinite(torch.tensor(loss)):
             raise TrainingDivergedError(
                 f"training loss is {loss} in epoch {epoch + 1}; lower lr (now {self.cfg.lr}) or use fp32"
             )
-        stats = {"epoch": epoch + 1, "train_loss": loss, "train_acc": 100.0 * float(correct) / seen}
+        stats = {"epoch": epoch + 1, "train_loss": loss, "train_acc": 100.0 * n_correct / seen}
         stats.update({k: v / n_steps for k, v in extra.items()})
         stats.update(
             lr=self.optimizer.param_groups[0]["lr"], seconds=seconds, img_per_s=seen / seconds
@@ -269,6 +301,7 @@ class _Trainer:
             out = self.method.loss(self.model, x, y, sctx)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(out.loss).backward()
+        self.replicas.after_backward()
         if self.cfg.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
@@ -289,10 +322,11 @@ class _Trainer:
             channels_last=self.channels_last,
         )
 
-    def _select(self, stats: dict[str, Any]) -> None:
+    def _select(self, stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Rank 0: validate, keep the best checkpoint; returns (stats, best) for every rank."""
         by = self.cfg.select_best
         if by == "none":
-            return
+            return stats, self.state.best
         split = self.data.val if by == "val" else self.data.test
         robust = self.select_metric == "robust"
         stats[f"{by}_clean_acc"] = self._acc(split, False)
@@ -306,6 +340,7 @@ class _Trainer:
             save_checkpoint(
                 self.run_dir / "best.safetensors", self.model, self._ckpt_meta(stats["epoch"])
             )
+        return stats, self.state.best
 
     def _ckpt_meta(self, epoch: int) -> dict[str, Any]:
         return {"train_config": self.cfg.to_dict(), "epoch": epoch, "method": self.cfg.method}
@@ -313,23 +348,37 @@ class _Trainer:
     # ------------------------------------------------------------------ main
     def run(self) -> TrainResult:
         self._resume()
+        self.replicas.start()
         bar = ProgressBar(self.show, self.cfg.epochs, self.steps_per_epoch, self.state.epoch)
         try:
             while self.state.epoch < self.cfg.epochs and not self.state.stopped:
                 epoch = self.state.epoch
                 stats = self._train_epoch(epoch, bar)
                 self.method.on_epoch_end(epoch, self.ctx, self.model)
-                self._select(stats)
+                distributed.sync_modules(self.replicas.modules)
+                stats, self.state.best = distributed.on_main(self._select, stats)
                 self.state.history.append(stats)
                 self.state.epoch = epoch + 1
-                self.state.stopped = bool(self.method.stop_training)
+                self.state.stopped = distributed.on_main(bool, self.method.stop_training)
                 self._checkpoint()
         finally:
             bar.close()
             self.runlog.close()
+            self.replicas.close()
         return self._finish()
 
     def _finish(self) -> TrainResult:
+        from robustlab.core.models import load_checkpoint
+
+        metrics = distributed.on_main(self._final_metrics)
+        chosen = self.run_dir / metrics["checkpoint"]
+        if not self.dist.is_main and self.state.best is not None:
+            load_checkpoint(chosen, self.model)
+        self.model.eval()
+        return TrainResult(self.model, metrics, self.run_dir, chosen)
+
+    def _final_metrics(self) -> dict[str, Any]:
+        """Rank 0: final checkpoint, test accuracy, ``metrics.json`` (the selected model loaded)."""
         from robustlab.core.models import load_checkpoint, save_checkpoint
 
         s = self.state
@@ -369,5 +418,4 @@ class _Trainer:
             environment=environment_info(self.device),
         )
         atomic_write_json(self.run_dir / "metrics.json", metrics)
-        self.model.eval()
-        return TrainResult(self.model, metrics, self.run_dir, chosen)
+        return metrics
