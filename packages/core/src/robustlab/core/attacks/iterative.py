@@ -157,18 +157,38 @@ class IterativeAttack(Attack):
                 with torch.no_grad():
                     x_adv = self._step(x_adv, x, self._direction(grad, momentum), bounds)
             return x_adv
+        return self._run_early_stop(model, x, y, ctx, x_adv, bounds, momentum)
+
+    def _run_early_stop(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        ctx: dict[str, Any],
+        x_adv: Tensor,
+        bounds: tuple[Tensor, Tensor],
+        momentum: Tensor | None,
+    ) -> Tensor:
+        """The iteration on a shrinking batch: an example whose forward pass at iterate t shows it
+        fooled keeps iterate t and leaves the batch; every per-example tensor of the remaining
+        examples (iterate, clean input, bounds, labels, ctx, momentum) is compacted to their rows,
+        so later forwards and backwards cost only what is still active."""
+        out = x_adv  # (B, ...): rows are written when their example falls, the rest at the end
         idx = torch.arange(len(x), device=x.device)
+        xa, xc, lo, hi, ya, ca, mom = x_adv, x, bounds[0], bounds[1], y, ctx, momentum
         for _ in range(self.steps):
-            sub = self.sub_ctx(ctx, idx)
-            grad, logits, _ = self.loss_and_grad(model, x_adv[idx], y[idx], sub)
-            keep = ~self.fooled(logits, y[idx], sub)
-            idx, grad = idx[keep], grad[keep]
-            if idx.numel() == 0:
-                break
+            grad, logits, _ = self.loss_and_grad(model, xa, ya, ca)
+            fell = self.fooled(logits, ya, ca)
+            if bool(fell.any()):
+                out[idx[fell]] = xa[fell]
+                keep = (~fell).nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    return out
+                idx, xa, xc, ya, grad = idx[keep], xa[keep], xc[keep], ya[keep], grad[keep]
+                lo, hi, ca = lo[keep], hi[keep], self.sub_ctx(ca, keep)
+                mom = mom[keep] if mom is not None else None
             with torch.no_grad():
-                mom = momentum[idx] if momentum is not None else None
-                sub_bounds = (bounds[0][idx], bounds[1][idx])
-                x_adv[idx] = self._step(x_adv[idx], x[idx], self._direction(grad, mom), sub_bounds)
-                if momentum is not None and mom is not None:
-                    momentum[idx] = mom
-        return x_adv
+                xa = self._step(xa, xc, self._direction(grad, mom), (lo, hi))
+        if xa is not out:  # (no example fell and the steps ran in place: out is already xa)
+            out[idx] = xa
+        return out

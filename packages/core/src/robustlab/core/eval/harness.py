@@ -8,6 +8,12 @@ Protocol per batch of examples (inputs in [0, 1], fp32):
    after the attacks before it (accuracies are cumulative; the last equals the worst case);
    independent mode attacks every clean-correct example (each attack's accuracy stands alone).
    The worst case per example is the AND over attacks in both modes.
+   Worst-case mode runs every attack that takes ``early_stop`` with ``early_stop=True`` unless its
+   settings fix it (``evaluate(early_stop=...)`` changes the default): an example misclassified at
+   any iterate is done (AutoAttack's protocol: that iterate is its adversarial example and it
+   counts as not robust) and leaves the attacked batch, which shrinks as examples fall. Robust
+   accuracy can only go down by this (an example robust with early stop is robust without it);
+   independent mode keeps each attack's own setting.
 3. Each ``x_adv`` is checked against the threat model; logits are checked for NaN/inf.
 
 Randomness: before attack ``i`` on batch ``b`` torch is seeded with a seed derived from
@@ -27,6 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from robustlab.core.attacks.base import Attack
 from robustlab.core.eval.checks import SanityConfig, threat_violation
 from robustlab.core.eval.result import EvalResult
 from robustlab.core.eval.sanity import run_sanity
@@ -61,6 +68,7 @@ def evaluate(
     architecture: str | None = None,
     meta: dict[str, Any] | None = None,
     batch_offset: int = 0,
+    early_stop: bool | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` under an attack suite.
 
@@ -88,6 +96,9 @@ def evaluate(
         batch_offset: Global index of the first batch, for a shard of a larger evaluation
             (:mod:`robustlab.core.eval.shard`): attack seeds derive from
             ``(seed, batch_offset + b, attack)``, as in the whole run.
+        early_stop: Build the suite's attacks with ``early_stop=True`` (those that take it and
+            do not set it themselves): fooled examples stop at their fooling iterate and leave
+            the batch. None (default): on in worst-case mode, off in independent mode.
 
     Returns:
         :class:`EvalResult` with accuracies in percent.
@@ -102,6 +113,7 @@ def evaluate(
         raise ValueError(f"batch_offset must be an int >= 0, got {batch_offset!r}")
     start = time.perf_counter()
     spec = resolve_suite(suite, eps, norm)
+    stops = spec.early_stop_plan(early_stop)
     x, y, dataset = _resolve_data(data, n, dataset)
     dev = get_device(device)
     cfg = checks if isinstance(checks, SanityConfig) else (SanityConfig() if checks else None)
@@ -111,13 +123,12 @@ def evaluate(
     # the caller's global RNG state is left as it was (training loops evaluate mid-run)
     with torch.random.fork_rng(devices=cuda), _restore_mode(model, was_training):
         labels = ["clean", *(a.label for a in spec.attacks)]
-        chash = _fingerprint(model, x, y, spec, batch_size, seed)
+        chash = _fingerprint(model, x, y, spec, batch_size, seed, any(stops))
         state = EvalState.open(state_path, chash, len(y), labels)
         if state.next_batch:
             log.info("resuming evaluation from batch %d (%s)", state.next_batch, state_path)
-        _run_batches(
-            model, x, y, spec, state, batch_size, dev, seed, state_path, progress, batch_offset
-        )
+        run = (model, x, y, spec, state, batch_size, dev, seed, state_path, progress)
+        _run_batches(*run, batch_offset, stops=stops)
         flags: dict[str, dict[str, Any]] = {}
         sweep: list[dict[str, float]] | None = None
         if cfg is not None:
@@ -135,6 +146,7 @@ def evaluate(
             device=dev,
             meta=meta or {},
             wall=time.perf_counter() - start,
+            early_stop=any(stops),
         )
 
 
@@ -175,9 +187,16 @@ def _resolve_data(
 
 
 def _fingerprint(
-    model: nn.Module, x: Tensor, y: Tensor, suite: Suite, batch_size: int, seed: int
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    suite: Suite,
+    batch_size: int,
+    seed: int,
+    early_stop: bool = False,
 ) -> str:
-    """Hash of everything a resumed state must agree on."""
+    """Hash of everything a resumed state must agree on (early stop only when on, so that the
+    hashes of evaluations without it are those of earlier versions)."""
     with torch.no_grad():
         params = [
             round(float(p.double().sum()), 6)
@@ -187,8 +206,10 @@ def _fingerprint(
     stride = max(1, x.numel() // 4096)
     sample = x.flatten()[::stride].cpu().tolist()
     data = hashlib.sha256(y.cpu().numpy().tobytes() + str(sample).encode()).hexdigest()
+    extra = {"early_stop": True} if early_stop else {}
     return config_hash(
         {
+            **extra,
             "suite": suite.to_dict(),
             "batch_size": batch_size,
             "seed": seed,
@@ -229,6 +250,8 @@ def _run_batches(
     state_path: Any,
     progress: bool,
     batch_offset: int = 0,
+    *,
+    stops: Sequence[bool] = (),
 ) -> None:
     n_batches = -(-len(y) // batch_size)
     with _progress(progress, n_batches, state.next_batch) as bar:
@@ -243,6 +266,7 @@ def _run_batches(
                 suite,
                 state,
                 seed,
+                stops,
             )
             state.next_batch = b + 1
             if state_path is not None:
@@ -267,9 +291,11 @@ def _run_batch(
     suite: Suite,
     state: EvalState,
     seed: int,
+    stops: Sequence[bool] = (),
 ) -> None:
     t = time.perf_counter()
-    correct = _timed_forward(model, xb, state).argmax(1) == yb
+    clean_logits = _timed_forward(model, xb, state)
+    correct = clean_logits.argmax(1) == yb
     state.times["clean"] += time.perf_counter() - t
     state.set("clean", lo, correct)
     alive = correct.clone()
@@ -280,9 +306,14 @@ def _run_batch(
         if idx.numel():
             s = derive_seed(seed, b, i)
             torch.manual_seed(s)
-            attack = spec.build(seed=s)
+            stop = i < len(stops) and stops[i]
+            attack = spec.build(seed=s, early_stop=True) if stop else spec.build(seed=s)
             xs, ys = xb[idx], yb[idx]
-            x_adv = attack(model, xs, ys)
+            if stop and isinstance(attack, Attack) and not attack.autocast:
+                # the clean logits of this batch are known: the attack skips its own clean pass
+                x_adv = attack(model, xs, ys, logits_clean=clean_logits[idx])
+            else:
+                x_adv = attack(model, xs, ys)
             eps = spec.eps if spec.eps is not None else getattr(attack, "eps", None)
             excess = threat_violation(xs, x_adv, eps, getattr(attack, "norm", spec.norm))
             state.violation[spec.label] = max(state.violation[spec.label], excess)
@@ -307,6 +338,7 @@ def _build_result(
     device: torch.device,
     meta: dict[str, Any],
     wall: float,
+    early_stop: bool = False,
 ) -> EvalResult:
     clean = state.done("clean")
     per_example: dict[str, list[bool]] = {"clean": clean.tolist()}
@@ -343,6 +375,7 @@ def _build_result(
         wall_time=round(wall, 4),
         eps_sweep=sweep,
         meta=meta,
+        early_stop=early_stop,
     )
 
 

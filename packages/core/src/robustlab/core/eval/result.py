@@ -47,7 +47,8 @@ class EvalResult:
     In worst-case mode (``worst_case=True``) the accuracy of an attack is cumulative (robust to it
     and every attack before it); otherwise each attack is measured on all clean-correct examples.
     ``flags`` maps each sanity check's name to ``{"passed": bool | None, "detail": str}``
-    (None: not applicable).
+    (None: not applicable). ``early_stop``: the harness ran the attacks with worst-case early stop
+    (fooled examples stopped at their fooling iterate; False in results written before it existed).
     """
 
     suite: str
@@ -73,6 +74,7 @@ class EvalResult:
     wall_time: float = 0.0
     eps_sweep: list[dict[str, float]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    early_stop: bool = False
 
     @property
     def mode(self) -> str:
