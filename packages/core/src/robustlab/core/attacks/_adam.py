@@ -31,3 +31,11 @@ class Adam:
         self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
         denom = (self.v / (1 - b2**self.t)).sqrt_().add_(self.eps)
         self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
+
+    def keep(self, rows: Tensor) -> Tensor:
+        """Keep only the rows ``rows`` (first dim) of the parameter and its moments; return it.
+
+        Adam is element-wise, so the kept rows continue exactly as if the others were still there.
+        """
+        self.param, self.m, self.v = self.param[rows], self.m[rows], self.v[rows]
+        return self.param
