@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from robustlab.core.repro.executors import EXECUTORS
 from robustlab.core.repro.spec import PROFILES
 
 
@@ -56,7 +57,52 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--runs-dir", default="runs", help="root of the runs store (default: runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_executor_options(p)
     p.set_defaults(func=run)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """--executor, --slurm-partition, --slurm-account, --executor-opt, --max-jobs."""
+    g = p.add_argument_group("cluster (submitit; pip install 'robustlab-core[cluster]')")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="inline",
+        help="inline: every run in this process (default); local/slurm: each run and each "
+        "evaluation shard as a submitit job with the run's resources (docs/cluster.md)",
+    )
+    g.add_argument("--slurm-partition", default=None, help="Slurm partition of the jobs")
+    g.add_argument("--slurm-account", default=None, help="Slurm account to charge")
+    g.add_argument(
+        "--executor-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra submitit parameter, repeatable (e.g. slurm_qos=high, timeout_min=600, "
+        "slurm_constraint=a100); overrides the runs' resources",
+    )
+    g.add_argument(
+        "--max-jobs", type=int, default=None, help="most jobs in flight at once (default: all)"
+    )
+
+
+def executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The submitit parameters the command line asks for (checked against --executor)."""
+    from robustlab.core.errors import ConfigError
+    from robustlab.core.repro.executors import parse_options
+
+    opts: dict[str, Any] = {}
+    for flag, key in (("slurm_partition", "slurm_partition"), ("slurm_account", "slurm_account")):
+        if getattr(args, flag) is not None:
+            if args.executor != "slurm":
+                raise ConfigError(f"--{flag.replace('_', '-')} needs --executor slurm")
+            opts[key] = getattr(args, flag)
+    opts.update(parse_options(args.executor_opt))
+    if opts and args.executor == "inline":
+        raise ConfigError("--executor-opt needs --executor local or slurm")
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise ConfigError(f"--max-jobs must be >= 1, got {args.max_jobs}")
+    return opts
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         progress=not args.no_progress,
         render=render_report,
+        executor=args.executor,
+        executor_options=executor_options(args),
+        max_jobs=args.max_jobs,
     )
     verdicts = [f"{c.claim.id}: {c.verdict} (paper: {c.paper_verdict})" for c in report.claims]
     lines = [

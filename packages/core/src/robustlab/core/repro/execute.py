@@ -34,6 +34,32 @@ EVAL_STATE = "eval_state.json"
 EVAL_RESULT = "eval.json"
 
 
+def shard_file(index: int, count: int) -> str:
+    """File name of evaluation shard ``index`` of ``count`` inside a run directory."""
+    return f"eval.shard-{index}-of-{count}.json"
+
+
+def shard_count(spec: RunSpec) -> int:
+    """How many evaluation shards a run's cluster jobs use (1: evaluated with the run)."""
+    return spec.eval_shards if spec.suite is not None and not spec.seeds else 1
+
+
+def merged_shards(spec: RunSpec, rdir: Path) -> Any:
+    """The merged ``EvalResult`` when every evaluation shard's file is in ``rdir``, else None.
+
+    Raises:
+        ConfigError: the shard files do not belong together (see ``merge_shards``).
+    """
+    count = shard_count(spec)
+    files = [rdir / shard_file(i, count) for i in range(count)]
+    if count == 1 or not all(f.exists() for f in files):
+        return None
+    from robustlab.core.eval.shard import load_shards
+
+    log.info("run %s: merging %d evaluation shards", spec.id, count)
+    return load_shards(files)
+
+
 def _numeric(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
@@ -212,7 +238,7 @@ def execute_run(
     x, y = load_eval_data(spec)
     doc: dict[str, Any] = {}
     if spec.suite is not None:
-        result = evaluate(
+        result = merged_shards(spec, rdir) or evaluate(
             model,
             (x, y),
             resolve_need_refs(spec.suite, needs or {}, spec.id),

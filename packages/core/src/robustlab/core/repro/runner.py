@@ -19,6 +19,7 @@ from rich.progress import (
 from robustlab.core.errors import RobustlabError
 from robustlab.core.repro.autoattack import mark_autoattack
 from robustlab.core.repro.execute import execute_run
+from robustlab.core.repro.executors import EXECUTORS, require_submitit
 from robustlab.core.repro.plan import check_helper, dependency_order, training_dir
 from robustlab.core.repro.results import ReproReport, cell_result, collect
 from robustlab.core.repro.snapshot import write_snapshot
@@ -249,6 +250,9 @@ def reproduce(
     runs_dir: str | Path = "runs",
     progress: bool = True,
     render: Callable[[ReproReport], dict[str, Path]] | bool | None = None,
+    executor: str = "inline",
+    executor_options: dict[str, Any] | None = None,
+    max_jobs: int | None = None,
 ) -> ReproReport:
     """Reproduce a paper's tables: train and evaluate each missing run and fill the cells.
 
@@ -269,6 +273,12 @@ def reproduce(
         progress: Show the overall progress (runs done / total, ETA) and the engine's bars.
         render: Called with the report at the end (its returned paths are stored in
             ``report.paths``); None or False: no rendering.
+        executor: "inline" (every run in this process, in order), "local" or "slurm" (each run,
+            and each evaluation shard of a run with ``eval_shards > 1``, as a submitit job with
+            the run's ``resources``; see :mod:`robustlab.core.repro.executors`). The jobs use
+            ``device`` as given (None: the best their machine has).
+        executor_options: Extra submitit parameters, e.g. ``{"slurm_partition": "gpu"}``.
+        max_jobs: Most submitit jobs in flight at once (None: no limit).
 
     Returns:
         The measured tables, claim verdicts and (if rendered) the report paths.
@@ -283,6 +293,10 @@ def reproduce(
             "reproduce(render=True): the repro layer cannot import the report layer; pass "
             "render=robustlab.core.report.render_report, or use `robustlab reproduce`"
         )
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor != "inline":
+        require_submitit(executor)  # before any work
     paper = resolve_paper(paper)
     dev = get_device(device)
     profile = profile or default_profile(paper, dev)
@@ -320,8 +334,35 @@ def reproduce(
         done = len(needed) - len(todo)  # finished earlier: counted, not part of the ETA
         task = bar.add_task(f"{paper.name} ({profile})", total=len(needed), completed=done, eta="?")
         durations: list[float] = []
-        for i, rid in enumerate(todo, start=1):
-            t0 = time.perf_counter()
+        last = [time.perf_counter()]  # when the previous run finished (or the start)
+
+        def finished(rid: str) -> None:
+            _check_helpers(pdir, runs, helpers, rid)
+            write_cells(pdir, selected, runs, only=rid, at_budget=at_budget)
+            durations.append(time.perf_counter() - last[0])
+            last[0] = time.perf_counter()
+            eta = eta_text(durations, len(todo) - len(durations))
+            bar.update(task, advance=1, eta=eta)
+            log.info("run %s finished after %.1f s; ETA %s", rid, durations[-1], eta)
+
+        if executor != "inline":
+            from robustlab.core.repro.executors import submit_runs
+
+            submit_runs(
+                executor,
+                todo,
+                runs,
+                pdir,
+                profile,
+                device=None if device is None else str(device),
+                extra=extra,
+                hashes=hashes,
+                needs=lambda rid: _dependency_dirs(pdir, runs, rid),
+                on_run_done=finished,
+                options=executor_options,
+                max_jobs=max_jobs,
+            )
+        for i, rid in enumerate(todo if executor == "inline" else [], start=1):
             bar.update(task, description=f"{paper.name} ({profile}) {rid}")
             log.info("run %d/%d %s: training and evaluating", i, len(todo), rid)
             execute_run(
@@ -333,12 +374,7 @@ def reproduce(
                 needs=_dependency_dirs(pdir, runs, rid),
                 chash=hashes[rid],
             )
-            _check_helpers(pdir, runs, helpers, rid)
-            write_cells(pdir, selected, runs, only=rid, at_budget=at_budget)
-            durations.append(time.perf_counter() - t0)
-            eta = eta_text(durations, len(todo) - i)
-            bar.update(task, advance=1, eta=eta)
-            log.info("run %s finished in %.1f s; ETA %s", rid, durations[-1], eta)
+            finished(rid)
     report = collect(pdir)
     if callable(render):
         report.paths = render(report)

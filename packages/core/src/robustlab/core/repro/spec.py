@@ -35,6 +35,39 @@ examples on the run's device. Paper packages register theirs prefixed, e.g.
 """
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What one cluster job of a run asks for (``robustlab reproduce --executor local|slurm``).
+
+    Attributes:
+        cpus: CPU cores per job (also the job's torch thread count).
+        gpus: GPUs per job (0: CPU only).
+        mem_gb: Memory per job in GiB.
+        time_min: Wall-time limit per job in minutes.
+    """
+
+    cpus: int = 2
+    gpus: int = 0
+    mem_gb: float = 8.0
+    time_min: int = 60
+
+    def __post_init__(self) -> None:
+        for name in ("cpus", "gpus", "time_min"):
+            value, least = getattr(self, name), int(name != "gpus")
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"Resources.{name} must be an int >= {least}, got {value!r}")
+        if not self.mem_gb > 0:
+            raise ValueError(f"Resources.mem_gb must be > 0, got {self.mem_gb!r}")
+
+
+DEFAULT_RESOURCES: dict[str, Resources] = {
+    "quick": Resources(cpus=2, gpus=0, mem_gb=8, time_min=60),
+    "fmnist": Resources(cpus=4, gpus=0, mem_gb=16, time_min=24 * 60),
+    "paper": Resources(cpus=8, gpus=1, mem_gb=64, time_min=48 * 60),
+}
+"""Per-profile resources of a run that declares none (``RunSpec.resources`` None)."""
+
+
 def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
@@ -203,6 +236,10 @@ class RunSpec:
             AutoAttack's four attacks with standard's settings, or the label of an
             ``autoattack`` entry): the AutoAttack metric is then read from them instead of
             attacking a second time. None: AutoAttack runs separately.
+        resources: What each of its cluster jobs asks for; None: :data:`DEFAULT_RESOURCES` of
+            the profile. Not part of the run's hash.
+        eval_shards: Under a cluster executor, evaluate the suite in this many shards, one job
+            each, merged bit-identically (:mod:`robustlab.core.eval.shard`). Not hashed.
     """
 
     id: str
@@ -218,8 +255,14 @@ class RunSpec:
     autoattack: bool = False
     autoattack_n: int | None = None
     autoattack_from: str | None = None
+    resources: Resources | None = None
+    eval_shards: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.eval_shards, int) or self.eval_shards < 1:
+            raise ValueError(
+                f"RunSpec {self.id!r}: eval_shards must be an int >= 1, got {self.eval_shards!r}"
+            )
         if self.autoattack_n is not None and self.autoattack_n <= 0:
             raise ValueError(
                 f"RunSpec {self.id!r}: autoattack_n must be a positive int or None, "
@@ -349,12 +392,14 @@ def check_paper(paper: Any, profile: str) -> tuple[list[TableSpec], dict[str, Ru
 
 __all__ = [
     "ANALYSES",
+    "DEFAULT_RESOURCES",
     "DEFAULT_TOLERANCE",
     "PROFILES",
     "Cell",
     "CellRef",
     "Claim",
     "Comparison",
+    "Resources",
     "RunSpec",
     "TableSpec",
     "check_paper",
