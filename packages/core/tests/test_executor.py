@@ -195,11 +195,34 @@ def test_options_resources_and_missing_submitit(
     assert "--slurm-partition needs --executor slurm" in capsys.readouterr().err
     pytest.importorskip("submitit")
     ex = SubmititExecutor("local", tmp_path, {"timeout_min": 5})
-    params = ex.parameters(Job("run:a", "a", "run"), Resources(cpus=3, gpus=0, mem_gb=4))
+    params = ex.parameters(Job("run:a", "a", "run"), Resources(cpus=3, gpus=0, mem_gb=3.5))
     assert params == {
         "name": "robustlab-run-a", "timeout_min": 5, "cpus_per_task": 3, "gpus_per_node": 0,
         "mem_gb": 4,
     }  # fmt: skip
+
+
+def test_slurm_parameters_reach_sbatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sbatch script submitit would submit for a paper-profile job (a stub srun on PATH)."""
+    pytest.importorskip("submitit")
+    with pytest.raises(ConfigError, match="--executor slurm: submitit cannot submit here"):
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        SubmititExecutor("slurm", tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    opts = parse_options(["slurm_partition=gpu", "slurm_account=lab", "slurm_qos=high"])
+    ex = SubmititExecutor("slurm", tmp_path / "_jobs", opts)
+    job = Job("shard:base:1", "base", "shard", (), 1)
+    ex.executor.update_parameters(**ex.parameters(job, DEFAULT_RESOURCES["paper"]))
+    script = ex.executor._executor._make_submission_file_text("python -m job", "uid")
+    for line in (
+        "--partition=gpu", "--account=lab", "--qos=high", "--cpus-per-task=8",
+        "--gpus-per-node=1", "--mem=64GB", "--time=2880", "--job-name=robustlab-shard-base-1",
+    ):  # fmt: skip
+        assert f"#SBATCH {line}\n" in script, line
 
 
 class ToyPaper(Paper):

@@ -81,7 +81,9 @@ def add_parser(sub: Any) -> None:
         "one evaluation, any order) into the result the unsharded evaluation gives.",
     )
     m.add_argument("shards", nargs="+", help="shard result files")
-    m.add_argument("--out", dest="merge_out", default=None, help="write the merged JSON here")
+    m.add_argument(
+        "--out", dest="merge_out", metavar="OUT", default=None, help="write the merged JSON here"
+    )
     m.set_defaults(func=run_merge)
 
 

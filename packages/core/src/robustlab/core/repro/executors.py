@@ -19,6 +19,7 @@ submitit's ``AutoExecutor`` on Slurm. Each job asks for its run's :class:`Resour
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -289,16 +290,25 @@ class SubmititExecutor:
             raise ConfigError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
         submitit = require_submitit(kind)
         self.kind, self.options = kind, dict(options or {})
-        self.executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=kind)
+        try:
+            self.executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=kind)
+        except RuntimeError as exc:  # e.g. no srun: not on a Slurm cluster
+            raise ConfigError(
+                f"--executor {kind}: submitit cannot submit here ({exc}); run on a Slurm login "
+                "node, or use --executor local or inline"
+            ) from None
 
     def parameters(self, job: Job, res: Resources) -> dict[str, Any]:
-        """submitit parameters of one job: its resources, then ``options`` (which win)."""
+        """submitit parameters of one job: its resources, then ``options`` (which win).
+
+        Memory is rounded up to whole GiB (Slurm's ``--mem`` takes integers).
+        """
         params: dict[str, Any] = {
             "name": f"robustlab-{job.key.replace(':', '-')}",
             "timeout_min": res.time_min,
             "cpus_per_task": res.cpus,
             "gpus_per_node": res.gpus,
-            "mem_gb": res.mem_gb,
+            "mem_gb": math.ceil(res.mem_gb),
         }
         return {**params, **self.options}
 
