@@ -100,7 +100,8 @@ class Attack(abc.ABC):
             "random" (uniform over the other classes) or "least-likely" (argmin of clean logits).
         loss: Name in ``LOSSES`` or callable
             ``loss(logits, y, *, logits_clean=None, **ctx) -> (B,)``, maximised by the attack.
-        early_stop: Stop updating examples that are already misclassified (off by default).
+        early_stop: Stop updating examples that are already misclassified (off by default;
+            only attacks with ``early_stop_support`` act on it).
         seed: Seed for the attack's own random generator; None uses torch's global RNG.
         autocast: Run the model under autocast (bf16 on CPU, fp16 on CUDA); default False: fp32.
 
@@ -118,6 +119,10 @@ class Attack(abc.ABC):
     kind: ClassVar[str] = ""
     #: The norms the attack supports (a subset of :data:`NORMS`); the first is the default.
     norms: ClassVar[tuple[str, ...]] = NORMS
+    #: True when the attack honours ``early_stop=True`` (an example fooled at some iterate keeps
+    #: that iterate and is not attacked further); the evaluation harness turns early stop on in
+    #: worst-case mode only for such attacks. Every attack accepts the option.
+    early_stop_support: ClassVar[bool] = False
 
     @classmethod
     def accepted_options(cls) -> tuple[str, ...]:

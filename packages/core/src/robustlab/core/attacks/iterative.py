@@ -53,6 +53,7 @@ class IterativeAttack(Attack):
 
     name = "iterative"
     kind = "iterative"
+    early_stop_support = True
 
     def __init__(
         self,

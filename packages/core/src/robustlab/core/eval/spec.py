@@ -158,6 +158,15 @@ class AttackSpec:
             return False
         return option in accepted_options(factory)
 
+    def early_stops(self) -> bool:
+        """Whether the attack can stop fooled examples early: its factory takes ``early_stop``
+        and the class it builds, when known, declares ``early_stop_support`` (an attack class that
+        only accepts the option, such as the official AutoAttack wrapper, does not)."""
+        if not self.takes("early_stop"):
+            return False
+        cls = self._attack_class()
+        return cls is None or bool(getattr(cls, "early_stop_support", True))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly description (eps written back as a string like "8/255")."""
         kwargs = {

@@ -107,12 +107,12 @@ class Suite:
     def early_stop_plan(self, early_stop: bool | None = None) -> list[bool]:
         """Per attack: whether the evaluation builds it with ``early_stop=True`` added.
 
-        On (``early_stop`` True, or None in worst-case mode) for the attacks that take the option
-        and do not set it themselves (``"pgd:early_stop=false"`` keeps it off). An example an
+        On (``early_stop`` True, or None in worst-case mode) for the attacks that support it
+        (:meth:`AttackSpec.early_stops`) and do not set it themselves (``"pgd:early_stop=false"`` keeps it off). An example an
         early-stopping attack fools at some iterate keeps that iterate and leaves the batch.
         """
         on = self.worst_case if early_stop is None else bool(early_stop)
-        return [on and "early_stop" not in a.kwargs and a.takes("early_stop") for a in self.attacks]
+        return [on and "early_stop" not in a.kwargs and a.early_stops() for a in self.attacks]
 
     def to_dict(self) -> dict[str, Any]:
         return {
