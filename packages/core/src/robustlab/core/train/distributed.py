@@ -38,7 +38,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -50,6 +50,7 @@ from robustlab.core.utils import get_device, get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 _CONTROL: Any = None  # gloo group for object messages (long timeout)
 _DISPATCHING = False  # rank 0 inside lead(): train() calls are announced to the other ranks
 
@@ -167,7 +168,7 @@ def on_main(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return value  # type: ignore[no-any-return]
 
 
-def lead(fn: Callable[..., T]) -> Callable[..., T]:
+def lead(fn: Callable[P, T]) -> Callable[P, T]:
     """Decorate a driver (``reproduce``) that only rank 0 runs; the others train with it.
 
     Rank 0 runs ``fn``; each ``train()`` it calls is first announced (:func:`dispatch`) so the
@@ -176,7 +177,7 @@ def lead(fn: Callable[..., T]) -> Callable[..., T]:
     """
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         global _DISPATCHING
         if not info().enabled and env_world().enabled:
             setup(kwargs.get("device"))

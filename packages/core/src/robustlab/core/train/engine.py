@@ -33,12 +33,7 @@ from robustlab.core.train.precision import (
     resolve_precision,
 )
 from robustlab.core.train.progress import ProgressBar, RunLog
-from robustlab.core.train.runs import (
-    TrainResult,
-    claim_run_dir,
-    is_finished,
-    load_run,
-)
+from robustlab.core.train.runs import TrainResult, load_run, open_run_dir
 from robustlab.core.train.schedules import build_schedule
 from robustlab.core.train.state import read_train_state, restore_train_state, save_train_state
 from robustlab.core.utils import (
@@ -94,23 +89,10 @@ def train(
     _, dev = distributed.setup(device)
     distributed.dispatch(config=cfg, run_dir=str(run_dir), device=dev.type, progress=False)
     run_dir = Path(run_dir)
-    if distributed.on_main(_claim, cfg, run_dir):
+    if distributed.on_main(open_run_dir, cfg, run_dir, distributed.info().enabled):
         log.info("%s is finished; loading it instead of retraining", run_dir)
         return load_run(run_dir, dev)
     return _Trainer(cfg, run_dir, dev, progress).run()
-
-
-def _claim(cfg: TrainConfig, run_dir: Path) -> bool:
-    """Rank 0: create / check the run directory (and, data-parallel, fetch the data once)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    claim_run_dir(cfg, run_dir)
-    if is_finished(run_dir):
-        return True
-    if distributed.info().enabled:
-        from robustlab.core.data import ensure
-
-        ensure(cfg.dataset, cfg.data_root)
-    return False
 
 
 class _Trainer:

@@ -71,6 +71,23 @@ def claim_run_dir(config: TrainConfig, run_dir: Path) -> None:
     atomic_write_json(path, config.to_dict())
 
 
+def open_run_dir(config: TrainConfig, run_dir: Path, fetch_data: bool = False) -> bool:
+    """Create ``run_dir`` and claim it (:func:`claim_run_dir`); True when the run is finished.
+
+    With ``fetch_data`` (rank 0 of a data-parallel job) an unfinished run's dataset is made
+    present first (``robustlab.core.data.ensure``), so the other ranks never download it too.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    claim_run_dir(config, run_dir)
+    if is_finished(run_dir):
+        return True
+    if fetch_data:
+        from robustlab.core.data import ensure
+
+        ensure(config.dataset, config.data_root)
+    return False
+
+
 def is_finished(run_dir: Path) -> bool:
     """True when ``metrics.json`` marks the run as finished."""
     path = Path(run_dir) / "metrics.json"
