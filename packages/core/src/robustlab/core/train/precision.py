@@ -3,6 +3,11 @@
 "auto" means bf16 autocast on CPUs with native bf16 matrix units (AMX or AVX512-BF16, where it is
 about 2x faster for small CNNs with channels_last) and fp32 on other CPUs (emulated bf16 is several
 times *slower*); fp16 with a gradient scaler on CUDA; fp32 elsewhere.
+
+The training attacks (the inner maximisation of adversarial training) follow the run's precision
+by default (:func:`attack_autocast_dtype`): bf16 where the run is bf16, and bf16 too where the
+run is fp16 on a GPU with bf16 support, because an fp16 input gradient without loss scaling can
+underflow to zero and a sign step of zero does not move. Evaluation attacks stay fp32 (DESIGN).
 """
 
 from __future__ import annotations
@@ -69,6 +74,36 @@ def autocast_factory(
         return contextlib.nullcontext
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def attack_autocast_dtype(
+    choice: bool | str, precision: str, device: torch.device
+) -> torch.dtype | None:
+    """The autocast dtype of a training attack, or None for fp32.
+
+    Args:
+        choice: A method's ``attack_autocast`` option: "auto" (follow the run: low precision
+            only when ``precision`` is "bf16" or "fp16"), True (always low precision) or False
+            (always fp32, the attack as in the reference code).
+        precision: The run's resolved precision ("fp32", "bf16" or "fp16").
+        device: The run's device.
+
+    Returns:
+        ``torch.bfloat16`` on CPU; on CUDA bf16 where the GPU supports it, else fp16 for an
+        explicit True and None (fp32) for "auto"; None when the attack runs in fp32.
+
+    Raises:
+        ConfigError: ``choice`` is not "auto", True or False.
+    """
+    if not isinstance(choice, bool) and choice != "auto":
+        raise ConfigError(f"attack_autocast must be 'auto', True or False, got {choice!r}")
+    if choice is False or (choice == "auto" and precision == "fp32"):
+        return None
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16 if choice is True else None
+    return torch.bfloat16
 
 
 def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:

@@ -82,7 +82,9 @@ class FastAT(AdversarialMethod):
         if not self.early_stop or self._probe is None:
             return
         x, y = self._probe
-        pgd = self.build_attack("pgd", eps=self.eps, alpha=self.early_stop_alpha, steps=5)
+        pgd = self.build_attack(
+            "pgd", training=False, eps=self.eps, alpha=self.early_stop_alpha, steps=5
+        )
         was = model.training
         model.eval()
         x_adv = pgd(model, x, y)

@@ -11,7 +11,15 @@ from torch import Tensor, nn
 
 from robustlab.core.errors import ConfigError
 from robustlab.core.losses import as_attack_loss, objective_loss
-from robustlab.core.train.method import Method, StepContext, StepOutput, bn_mode, check_options
+from robustlab.core.train.method import (
+    Method,
+    StepContext,
+    StepOutput,
+    TrainContext,
+    bn_mode,
+    check_options,
+)
+from robustlab.core.train.precision import attack_autocast_dtype
 
 REDUCTIONS = ("mean", "batchmean", "sum")
 
@@ -22,7 +30,11 @@ class AdversarialMethod(Method):
     Options common to all subclasses (defaults differ per method, see ``DEFAULTS``):
         eps: Linf radius in pixel space. alpha: attack step size. steps: attack iterations.
         bn_mode: "eval" or "train": model mode while generating the attack.
-        attack_autocast: run the attack under autocast (faster, less faithful; default False).
+        attack_autocast: precision of the training attack: "auto" (default: the run's
+            precision, so bf16 runs craft x' in bf16, about 2-3x faster on CPUs with native
+            bf16; fp32 runs keep the reference fp32 attack bit for bit), True (low precision
+            even in an fp32 run) or False (fp32 always). See ``precision.attack_autocast_dtype``.
+            The robust validation attack and probes run in fp32 unless this is True.
         val_steps: PGD steps of the robust validation attack (step eps/4, uniform start).
         objective: The training objective (``robustlab.core.losses``: a name, a dict
             ``{"name": ..., **options}`` or a callable ``(logits, y, **ctx) -> (B,)``).
@@ -50,18 +62,42 @@ class AdversarialMethod(Method):
             raise ConfigError(
                 f"{self.name}: reduction must be one of {REDUCTIONS}, got {self.reduction!r}"
             )
+        if not isinstance(self.attack_autocast, bool) and self.attack_autocast != "auto":
+            raise ConfigError(
+                f"{self.name}: attack_autocast must be 'auto', True or False, "
+                f"got {self.attack_autocast!r}"
+            )
         self._val_attack: Any = None
+        self._attack_dtype: torch.dtype | None = None
+        self._attack_resolved = False
         self.resolve_objectives()
 
     def __getattr__(self, name: str) -> Any:
         """Options are set from ``DEFAULTS`` in ``__init__``; anything else does not exist."""
         raise AttributeError(f"{type(self).__name__} has no option or attribute {name!r}")
 
-    def build_attack(self, name: str = "pgd", **kw: Any) -> Any:
-        """An attack from ``robustlab.core.attacks.ATTACKS`` with this method's autocast choice."""
+    def setup(self, model: nn.Module, ctx: TrainContext) -> None:
+        """Resolve the training attack's precision from the run's (then the base setup)."""
+        super().setup(model, ctx)
+        self._attack_dtype = attack_autocast_dtype(self.attack_autocast, ctx.precision, ctx.device)
+        self._attack_resolved = True
+
+    def build_attack(self, name: str = "pgd", *, training: bool = True, **kw: Any) -> Any:
+        """An attack from ``robustlab.core.attacks.ATTACKS`` with this method's precision.
+
+        Args:
+            name: Attack name. training: True for the inner maximisation of the training step
+                (autocast as resolved in ``setup``, run it through :meth:`generate`); False
+                for validation / probe attacks (fp32 unless ``attack_autocast=True``).
+            **kw: The attack's options.
+        """
         from robustlab.core.attacks import ATTACKS
 
-        return ATTACKS.build(name, autocast=bool(self.attack_autocast), **kw)
+        if training and self._attack_resolved:
+            autocast = self._attack_dtype is not None
+        else:
+            autocast = self.attack_autocast is True
+        return ATTACKS.build(name, autocast=autocast, **kw)
 
     def attack_loss(self) -> Any:
         """The ``loss=`` of the training attack: an attack-loss name or a callable."""
@@ -81,8 +117,15 @@ class AdversarialMethod(Method):
         """
         if self.eps == 0:
             return x.detach()
-        with bn_mode(model, self.bn_mode):
+        with bn_mode(model, self.bn_mode), self.attack_precision(x):
             return attack(model, x, y, **ctx).detach()
+
+    def attack_precision(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
+        """Autocast to the training attack's dtype (an attack built with ``autocast=True``
+        takes the enclosing dtype), or a no-op when the attack runs in fp32."""
+        if self._attack_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=x.device.type, dtype=self._attack_dtype)
 
     def adversarial_loss(
         self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext | None
@@ -99,14 +142,19 @@ class AdversarialMethod(Method):
         if self._val_attack is None:
             alpha = max(self.eps / 4, 1e-6)
             self._val_attack = self.build_attack(
-                "pgd", eps=self.eps, alpha=alpha, steps=int(self.val_steps), random_start=True
+                "pgd",
+                training=False,
+                eps=self.eps,
+                alpha=alpha,
+                steps=int(self.val_steps),
+                random_start=True,
             )
         return self._val_attack
 
 
 COMMON: dict[str, Any] = {
     "bn_mode": "train",
-    "attack_autocast": False,
+    "attack_autocast": "auto",
     "val_steps": 10,
     "objective": "ce",
     "attack_objective": "ce",
