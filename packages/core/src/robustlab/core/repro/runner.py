@@ -35,6 +35,7 @@ from robustlab.core.repro.store import (
     spec_hash,
     write_cell,
 )
+from robustlab.core.train.distributed import lead
 from robustlab.core.utils import environment_info, get_device, get_logger
 
 log = get_logger(__name__)
@@ -242,6 +243,7 @@ def _num_classes(spec: RunSpec, info: Callable[..., Any]) -> int:
         return 10
 
 
+@lead  # under torchrun: rank 0 runs this; the other ranks join each training (data-parallel)
 def reproduce(
     paper: Any,
     tables: Sequence[str] | None = None,
