@@ -12,6 +12,7 @@ from robustlab.core.eval.checks import SanityConfig
 from robustlab.core.eval.eps import format_eps, parse_eps
 from robustlab.core.eval.harness import evaluate
 from robustlab.core.eval.result import ROBUSTBENCH_KEYS, EvalResult
+from robustlab.core.eval.shard import ShardSpec, evaluate_shard, load_shards, merge_shards
 from robustlab.core.eval.suites import SUITES, AttackSpec, Suite, resolve_suite
 
 __all__ = [
@@ -20,9 +21,13 @@ __all__ = [
     "AttackSpec",
     "EvalResult",
     "SanityConfig",
+    "ShardSpec",
     "Suite",
     "evaluate",
+    "evaluate_shard",
     "format_eps",
+    "load_shards",
+    "merge_shards",
     "parse_eps",
     "resolve_suite",
 ]

@@ -17,11 +17,13 @@ from robustlab.core.repro.results import CellResult, ReproReport, TableResult, c
 from robustlab.core.repro.runner import default_profile, reproduce
 from robustlab.core.repro.spec import (
     ANALYSES,
+    DEFAULT_RESOURCES,
     DEFAULT_TOLERANCE,
     PROFILES,
     Cell,
     Claim,
     Comparison,
+    Resources,
     RunSpec,
     TableSpec,
     check_paper,
@@ -29,6 +31,7 @@ from robustlab.core.repro.spec import (
 
 __all__ = [
     "ANALYSES",
+    "DEFAULT_RESOURCES",
     "DEFAULT_TOLERANCE",
     "PROFILES",
     "Cell",
@@ -45,6 +48,7 @@ __all__ = [
     "Profile",
     "PublishedCell",
     "ReproReport",
+    "Resources",
     "RunSpec",
     "TableResult",
     "TableSpec",
