@@ -35,7 +35,7 @@ import logging
 import os
 import pickle
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -180,7 +180,8 @@ def lead(fn: Callable[P, T]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         global _DISPATCHING
         if not info().enabled and env_world().enabled:
-            setup(kwargs.get("device"))
+            dev = kwargs.get("device")
+            setup(dev if isinstance(dev, (str, torch.device)) else None)
         if not info().enabled:
             return fn(*args, **kwargs)
         if not info().is_main:
@@ -193,6 +194,12 @@ def lead(fn: Callable[P, T]) -> Callable[P, T]:
             raise
         finally:
             _DISPATCHING = False
+        try:
+            pickle.dumps(result)
+        except Exception:  # the other ranks then return None rather than wait forever
+            log.warning("%s returned an unpicklable result; other ranks get None", fn.__name__)
+            broadcast_object(("stop", True, None))
+            return result
         broadcast_object(("stop", True, result))
         return result
 
@@ -225,7 +232,7 @@ def _serve() -> Any:
 
 
 # ---------------------------------------------------------------------- tensors
-def _coalesced(tensors: list[torch.Tensor], op: Callable[[torch.Tensor], None]) -> None:
+def _coalesced(tensors: list[torch.Tensor], op: Callable[[torch.Tensor], Any]) -> None:
     """Apply a collective ``op`` to the tensors flattened per dtype, then copy the results back
     (one call per dtype; works for channels-last and other non-contiguous layouts)."""
     groups: dict[torch.dtype, list[torch.Tensor]] = {}
@@ -333,7 +340,9 @@ class Replicas:
         method: The training method (its own optimisers are averaged through step pre-hooks).
     """
 
-    def __init__(self, params: list[torch.Tensor], modules: list[nn.Module], method: Any) -> None:
+    def __init__(
+        self, params: Sequence[torch.Tensor], modules: list[nn.Module], method: Any
+    ) -> None:
         self.dist = info()
         self.params, self.modules = params, modules
         self.weight = 1.0  # n_r / B of the current step
