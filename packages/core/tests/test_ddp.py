@@ -134,6 +134,54 @@ def torchrun(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd + args, env=ENV, **kw)
 
 
+SYNC = """
+import json, sys
+import torch
+from torch import nn
+from robustlab.core.train.distributed import Replicas, info, on_main, setup, sync_modules
+
+_, dev = setup("cpu")
+r = info().rank
+net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+with torch.no_grad():
+    for p in net.parameters():
+        p.fill_(float(r + 1))
+    net[1].running_mean.fill_(float(2 * r))  # ranks 0, 1 -> mean 1
+    net[1].num_batches_tracked.fill_(10 + r)
+sync_modules([net])
+rep = Replicas(list(net.parameters()), [net], None)
+w = rep.step_weight(3 - r, 5)  # global batch of 5: 3 + 2 examples
+for p in net.parameters():
+    p.grad = torch.full_like(p, float(r + 1))
+rep.after_backward()
+err = None
+try:
+    on_main(lambda: 1 / 0)
+except ZeroDivisionError as exc:
+    err = type(exc).__name__
+out = {"w": w, "params": [p.flatten().tolist() for p in net.parameters()],
+       "mean": net[1].running_mean.tolist(), "nbt": int(net[1].num_batches_tracked),
+       "grads": [p.grad.flatten().tolist() for p in net.parameters()], "err": err,
+       "main": on_main(lambda: f"rank {info().rank}")}
+open(sys.argv[1] + f"/rank{r}.json", "w").write(json.dumps(out))
+"""
+
+
+def test_two_gloo_ranks_average_buffers_and_weight_gradients(tmp_path: Path) -> None:
+    """sync_modules: float buffers averaged, parameters and integer buffers from rank 0;
+    gradients: sum of (n_r / B) grad_r with 3 + 2 examples; on_main: rank 0's result and error."""
+    script = tmp_path / "sync.py"
+    script.write_text(SYNC)
+    assert torchrun([str(script), str(tmp_path)]).wait() == 0
+    outs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [o["w"] for o in outs] == [0.6, 0.4]
+    for o in outs:
+        assert all(v == 1.0 for p in o["params"] for v in p)
+        assert o["mean"] == [1.0, 1.0, 1.0] and o["nbt"] == 10
+        assert all(g == pytest.approx(0.6 * 1 + 0.4 * 2) for grad in o["grads"] for g in grad)
+        assert o["err"] == "ZeroDivisionError" and o["main"] == "rank 0"
+
+
 def train_both(config: dict[str, Any], tmp_path: Path) -> tuple[Path, Path, float, float]:
     """The run in one process and on two; returns (single dir, ddp dir, wall seconds of each)."""
     single, ddp = tmp_path / "single", tmp_path / "ddp"
