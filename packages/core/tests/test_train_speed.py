@@ -193,6 +193,16 @@ def test_training_attack_runs_in_bf16_in_a_bf16_run(name: str) -> None:
     assert method.val_attack().autocast is False  # evaluation attacks stay fp32
 
 
+@pytest.mark.parametrize("name", ["trades", "madry-at", "awp-trades", "lbgat"])
+def test_fp16_run_crafts_in_bf16_without_sharing_weight_casts(name: str) -> None:
+    """An fp16 run (CUDA's default; simulated here with CPU fp16 autocast) crafts x' in bf16
+    (no underflow of fp16 input gradients); the autocast weight-cast cache must not hand the
+    attack's bf16 weight copies to the fp16 training forwards (a dtype-mismatch error)."""
+    attack, training, _ = _step_dtypes(name, "fp16")
+    assert set(attack) == {torch.bfloat16}
+    assert set(training) == {torch.float16}
+
+
 @pytest.mark.parametrize("name", ["trades", "madry-at"])
 def test_attack_precision_can_be_pinned(name: str) -> None:
     attack, training, _ = _step_dtypes(name, "bf16", attack_autocast=False)

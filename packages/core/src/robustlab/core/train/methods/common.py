@@ -122,10 +122,20 @@ class AdversarialMethod(Method):
 
     def attack_precision(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
         """Autocast to the training attack's dtype (an attack built with ``autocast=True``
-        takes the enclosing dtype), or a no-op when the attack runs in fp32."""
-        if self._attack_dtype is None:
+        takes the enclosing dtype), or a no-op when the attack runs in fp32 or the run's
+        autocast already has that dtype.
+
+        Under a run's autocast of another dtype (fp16 run, bf16 attack) the weight-cast cache
+        is disabled: autocast caches casts per weight tensor whatever the dtype, so the attack's
+        bf16 copies would otherwise reach the fp16 training forwards of the same step.
+        """
+        dtype, dev = self._attack_dtype, x.device.type
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=x.device.type, dtype=self._attack_dtype)
+        outer = torch.is_autocast_enabled(dev)
+        if outer and torch.get_autocast_dtype(dev) == dtype:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=dev, dtype=dtype, cache_enabled=not outer)
 
     def adversarial_loss(
         self, model: nn.Module, x: Tensor, y: Tensor, ctx: StepContext | None
