@@ -9,7 +9,7 @@ PyTorch is several GB, so it is installed once into that environment and never p
 ``python3 dev.py ARGS`` creates that environment (``.venv``: torch 2.14.1, torchvision 0.29.1,
 nox) the first time, reuses it afterwards and runs ``nox ARGS`` in it. The workspace packages
 are installed editable into it the first time a session needs them and again only when a
-``pyproject.toml`` changes.
+``pyproject.toml``, a dependency group or the environment itself changes.
 
     python3 dev.py -s reproduce-ctr            # the main job (quick profile on CPU)
     python3 dev.py -s lint typecheck tests     # the test command CI runs
@@ -56,10 +56,19 @@ def _dependency_group(name: str) -> list[str]:
 
 
 def _install(session: nox.Session, groups: tuple[str, ...] = ("test",)) -> None:
-    """Install the workspace packages (editable) and the given dependency groups, once."""
+    """Install the workspace packages (editable) and the given dependency groups, once.
+
+    Done again when a package's pyproject.toml, a group's requirements or the environment
+    itself (a deleted and recreated .venv, another $ROBUSTLAB_VENV) changed.
+    """
+    deps = [d for g in groups for d in _dependency_group(g)]
+    cfg = Path(sys.prefix) / "pyvenv.cfg"
     key = "|".join(
         [
             *groups,
+            *deps,
+            sys.prefix,
+            str(cfg.stat().st_mtime_ns if cfg.exists() else 0),
             *(hashlib.sha256((p / "pyproject.toml").read_bytes()).hexdigest() for p in PACKAGES),
         ]
     )
@@ -68,7 +77,6 @@ def _install(session: nox.Session, groups: tuple[str, ...] = ("test",)) -> None:
         return
     pip = [PY, "-m", "pip", "install", "--quiet"]
     session.run(*pip, "setuptools>=77", "wheel")
-    deps = [d for g in groups for d in _dependency_group(g)]
     editable = [arg for p in PACKAGES for arg in ("-e", str(p))]
     session.run(*pip, "--no-build-isolation", *editable, *deps)
     stamp.parent.mkdir(exist_ok=True)
