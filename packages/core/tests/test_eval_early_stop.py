@@ -145,18 +145,30 @@ def test_training_attack_is_bit_identical_to_plain_pgd(data: tuple, train_mode: 
         ("mifgsm", {"eps": EPS, "steps": 8}),
         ("cw-linf", {"eps": EPS, "steps": 8}),
         ("fgsm-rs", {"eps": EPS}),
+        ("apgd-ce", {"eps": EPS, "steps": 20}),
+        ("apgd-t", {"eps": EPS, "steps": 10, "n_target_classes": 2}),
+        ("apgd-dlr", {"eps": 0.5, "steps": 10, "norm": "L2"}),
     ],
 )
 def test_early_stop_respects_the_threat_model(data: tuple, name: str, kw: dict) -> None:
     x, y, model = data
     x, y = x[:120], y[:120]
-    x_adv = ATTACKS.build(name, **kw, seed=2, early_stop=True)(model, x, y)
+    rows: list[int] = []
+    hook = model.register_forward_hook(lambda _m, inp, _o: rows.append(len(inp[0])))
+    try:
+        x_adv = ATTACKS.build(name, **kw, seed=2, early_stop=True)(model, x, y)
+        rows_es = sum(rows)
+        rows.clear()
+        plain = ATTACKS.build(name, **kw, seed=2)(model, x, y)
+        rows_plain = sum(rows)
+    finally:
+        hook.remove()
     delta = (x_adv - x).flatten(1)
     size = delta.abs().amax(1) if kw.get("eps") == EPS else delta.norm(dim=1)
     assert float(size.max()) <= kw["eps"] + 1e-6
     assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert rows_es <= rows_plain and (rows_es < rows_plain or name == "fgsm-rs")
     if "restarts" not in kw:  # (restarts draw their starts for the examples still standing)
-        plain = ATTACKS.build(name, **kw, seed=2)(model, x, y)
         with torch.no_grad():
             fooled, fooled_plain = model(x_adv).argmax(1) != y, model(plain).argmax(1) != y
         assert not (fooled_plain & ~fooled).any()  # fooled without early stop => fooled with it

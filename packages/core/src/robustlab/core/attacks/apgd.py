@@ -43,9 +43,10 @@ class APGD(Attack):
         n_target_classes: Targeted mode without explicit ``y_target``: attack the 2nd, 3rd, ...
             most likely clean classes in turn (default 9, as in AutoAttack's APGD-T).
         loss: "ce", "dlr" (targeted: the targeted DLR), or any loss/callable (see ``LOSSES``).
-        **kwargs: ``norm`` ("Linf"|"L2"), ``targeted``, ``seed``, ``autocast``. ``early_stop`` is
-            accepted for uniformity; APGD always keeps the first point that fools an example and
-            skips fooled examples in later restarts/targets.
+        **kwargs: ``norm`` ("Linf"|"L2"), ``targeted``, ``seed``, ``autocast``, ``early_stop``.
+            Fooled examples are always skipped by later restarts/targets; with ``early_stop`` an
+            example also stops within a run at its first fooling iterate and leaves the batch
+            (without it, the run goes on and returns its last fooling iterate).
 
     Success means misclassification (also for APGD-T, as in AutoAttack).
     Shapes: x (B, C, H, W) in [0, 1], y (B,) -> x_adv (B, C, H, W). Fooled examples return the
@@ -54,6 +55,7 @@ class APGD(Attack):
 
     name = "apgd"
     kind = "iterative"
+    early_stop_support = True
 
     def __init__(
         self,
@@ -142,15 +144,48 @@ class APGD(Attack):
         loss_best_last = loss_best.clone()
         reduced_last = torch.ones(len(x), dtype=torch.bool, device=x.device)
         counter = 0
-        for i in range(n):
+        # early stop: fooled examples keep their first fooling iterate and leave the batch; every
+        # per-example tensor below is compacted to the rows still running (``idx`` maps them back)
+        idx = torch.arange(len(x), device=x.device)
+        best_out, loss_out = x_best.clone(), loss_best.clone()
+        hit = fooled
+        for i in range(n + 1):
+            if self.early_stop and bool(hit.any()):
+                keep = (~hit).nonzero().squeeze(1)
+                best_out[idx[hit]], loss_out[idx[hit]] = x_best[hit], loss_best[hit]
+                idx = idx[keep]
+                if idx.numel() == 0:
+                    return x_fool, fooled, best_out, loss_out
+                x, y, ctx, x_adv, x_prev, grad = (
+                    x[keep],
+                    y[keep],
+                    self.sub_ctx(ctx, keep),
+                    x_adv[keep],
+                    x_prev[keep],
+                    grad[keep],
+                )
+                x_best, grad_best, loss_best, step = (
+                    x_best[keep],
+                    grad_best[keep],
+                    loss_best[keep],
+                    step[keep],
+                )
+                loss_steps, loss_best_last = loss_steps[:, keep], loss_best_last[keep]
+                reduced_last = reduced_last[keep]
+            if i == n:
+                break
             with torch.no_grad():
                 x_new = self._move(x_adv, x, grad, step, x_prev, _MOMENTUM if i > 0 else 1.0)
                 x_prev, x_adv = x_adv, x_new
             grad, logits, loss = self.loss_and_grad(model, x_adv, y, ctx)
             with torch.no_grad():
                 hit = self.fooled(logits, y, ctx)
-                x_fool[hit] = x_adv[hit]
-                fooled |= hit
+                if self.early_stop:
+                    x_fool[idx[hit]] = x_adv[hit]
+                    fooled[idx[hit]] = True
+                else:
+                    x_fool[hit] = x_adv[hit]
+                    fooled |= hit
                 loss_steps[i] = loss
                 better = loss > loss_best
                 x_best[better], grad_best[better] = x_adv[better], grad[better]
@@ -166,7 +201,10 @@ class APGD(Attack):
                 step[reduce] /= 2.0
                 x_adv[reduce], grad[reduce] = x_best[reduce], grad_best[reduce]
                 k, counter = max(k - k_decr, k_min), 0
-        return x_fool, fooled, x_best, loss_best
+        if not self.early_stop:
+            return x_fool, fooled, x_best, loss_best
+        best_out[idx], loss_out[idx] = x_best, loss_best
+        return x_fool, fooled, best_out, loss_out
 
 
 @ATTACKS.register("apgd-ce")
