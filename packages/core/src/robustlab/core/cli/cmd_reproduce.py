@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         executor_options=executor_options(args),
         max_jobs=args.max_jobs,
     )
+    from robustlab.core.train.distributed import info
+
+    if not info().is_main:  # under torchrun only rank 0 prints the summary
+        return 0
     verdicts = [f"{c.claim.id}: {c.verdict} (paper: {c.paper_verdict})" for c in report.claims]
     lines = [
         f"{report.paper['name']} [{report.profile}]: {report.runs_done()}/{len(report.runs)} runs finished"
