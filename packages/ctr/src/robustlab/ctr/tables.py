@@ -270,6 +270,7 @@ def nt_run(
         n_train=p.nt_n_train,
         n_test=p.nt_n_test,
         seed=seed,
+        batch_size=p.nt_batch_size,
     )
     rid = f"nt-{_slug(code)}-{model}-{schedule}-{_slug(row.split(' [')[0])}"
     rid += f"-eta{eta:g}" if eta is not None else ""
