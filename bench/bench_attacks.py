@@ -3,8 +3,14 @@ run) with PGD-20 vs torchattacks' PGD-20 on LeNet-5 / Fashion-MNIST.
 
 Same model (LeNet-5 trained one epoch on 10k training images with Adam), same 1000 test images,
 same settings (Linf, eps 0.1, alpha 0.01, 20 steps, random start), same batch size, measured side
-by side in one process; the variants run interleaved ``repeats`` times and the best wall time of
-each is kept (the machine is shared). Variants:
+by side in one process. The machine is shared, so each batch is run by every variant in turn,
+``repeats`` times, and the best wall time per batch and variant is kept and summed over batches
+(the best process CPU time likewise); the evaluation variants call ``evaluate`` per batch with
+``batch_offset``, which gives exactly the seeds and results of one evaluation of all batches.
+``forward_rows`` counts the examples through the model with and without autograd, and
+``work_ratio_vs_torchattacks`` compares work as forward-backward rows plus a third of the
+forward-only rows (a forward is about a third of a forward and backward on this model): figures
+that other jobs cannot disturb. Variants:
 
 * ``torchattacks``: ``torchattacks.PGD`` on every batch plus the forward pass that scores it (the
   least a robust-accuracy evaluation with torchattacks needs);
@@ -58,39 +64,88 @@ def _suite() -> Suite:
     return Suite("pgd20", [AttackSpec("PGD-20", "pgd", kwargs)])
 
 
-def _scored(
-    model: nn.Module, attack: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor, bs: int
-) -> float:
-    """Attack every batch and score it; returns robust accuracy (percent of all images)."""
-    robust = 0
-    for i in range(0, len(x), bs):
-        xb, yb = x[i : i + bs], y[i : i + bs]
-        x_adv = attack(xb, yb)
-        with torch.no_grad():
-            robust += int((model(x_adv).argmax(1) == yb).sum())
-    return 100.0 * robust / len(x)
+def _robust(model: nn.Module, x_adv: Tensor, y: Tensor) -> int:
+    with torch.no_grad():
+        return int((model(x_adv).argmax(1) == y).sum())
 
 
-def _variants(model: nn.Module, x: Tensor, y: Tensor, bs: int) -> dict[str, Callable[[], float]]:
+Variant = Callable[[Tensor, Tensor, int], int]
+
+
+def _variants(model: nn.Module) -> dict[str, Variant]:
+    """name -> run(x_batch, y_batch, batch_index) -> robust examples of the batch.
+
+    The evaluation variants call ``evaluate`` on one batch with ``batch_offset`` = its index, so
+    their attack seeds (and results) are those of one evaluation of all batches; the sanity checks
+    run with batch 0 only (they use the first 128 images of the data, as one evaluation would).
+    """
     import torchattacks
 
     ta = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=True)
     plain = PGD(eps=EPS, alpha=ALPHA, steps=STEPS, seed=0)
 
-    def ev(**kw: Any) -> Callable[[], float]:
-        def run() -> float:
-            r = evaluate(model, (x, y), _suite(), batch_size=bs, progress=False, **kw)
-            return r.robust_acc["PGD-20"]
+    def ev(checks: bool, **kw: Any) -> Variant:
+        def run(xb: Tensor, yb: Tensor, b: int) -> int:
+            opts = {"batch_size": len(yb), "batch_offset": b, "checks": checks and b == 0}
+            r = evaluate(model, (xb, yb), _suite(), progress=False, **opts, **kw)
+            return sum(r.per_example["PGD-20"])
 
         return run
 
     return {
-        "torchattacks": lambda: _scored(model, ta, x, y, bs),
-        "eval_default": ev(),
-        "eval_default_no_checks": ev(checks=False),
-        "eval_early_stop_off": ev(early_stop=False),
-        "attack_pgd": lambda: _scored(model, lambda a, b: plain(model, a, b), x, y, bs),
+        "torchattacks": lambda xb, yb, _: _robust(model, ta(xb, yb), yb),
+        "eval_default": ev(True),
+        "eval_default_no_checks": ev(False),
+        "eval_early_stop_off": ev(True, early_stop=False),
+        "attack_pgd": lambda xb, yb, _: _robust(model, plain(model, xb, yb), yb),
     }
+
+
+class _RowCounter:
+    """Counts the rows of the model's forward passes: with autograd on (forward + backward) and
+    off (forward only); a measure of work that does not depend on other jobs on the machine."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.grad = self.nograd = 0
+        self.handle = model.register_forward_hook(self._hook)
+
+    def _hook(self, _m: nn.Module, inputs: Any, _out: Any) -> None:
+        if torch.is_grad_enabled():
+            self.grad += len(inputs[0])
+        else:
+            self.nograd += len(inputs[0])
+
+
+def _measure(
+    model: nn.Module, x: Tensor, y: Tensor, bs: int, repeats: int
+) -> tuple[dict[str, float], dict[str, float], dict[str, int], dict[str, dict[str, int]]]:
+    """Per batch, every variant ``repeats`` times interleaved; returns (sum over batches of the
+    best wall seconds, the same for process CPU seconds, robust examples, forward rows)."""
+    variants = _variants(model)
+    wall = dict.fromkeys(variants, 0.0)
+    cpu = dict.fromkeys(variants, 0.0)
+    robust = dict.fromkeys(variants, 0)
+    rows = {k: {"forward_backward": 0, "forward_only": 0} for k in variants}
+    for b, lo in enumerate(range(0, len(x), bs)):
+        xb, yb = x[lo : lo + bs], y[lo : lo + bs]
+        best = dict.fromkeys(variants, float("inf"))
+        best_cpu = dict.fromkeys(variants, float("inf"))
+        for r in range(repeats):
+            for name, fn in variants.items():
+                counter = _RowCounter(model) if r == 0 else None
+                start, start_cpu = time.perf_counter(), time.process_time()
+                n_robust = fn(xb, yb, b)
+                best[name] = min(best[name], time.perf_counter() - start)
+                best_cpu[name] = min(best_cpu[name], time.process_time() - start_cpu)
+                if counter is not None:
+                    counter.handle.remove()
+                    robust[name] += n_robust
+                    rows[name]["forward_backward"] += counter.grad
+                    rows[name]["forward_only"] += counter.nograd
+        for name in variants:
+            wall[name] += best[name]
+            cpu[name] += best_cpu[name]
+    return wall, cpu, robust, rows
 
 
 class _ProfiledPGD(PGD):
@@ -180,21 +235,16 @@ def _torchattacks_step_ms(model: nn.Module, x: Tensor, y: Tensor, repeats: int) 
 
 def run(quick: bool) -> dict[str, Any]:
     """Benchmark; ``quick`` uses 200 images and one repeat. Returns a JSON-serialisable dict."""
-    n_test, repeats, bs = (200, 1, 200) if quick else (1000, 3, 250)
+    n_test, repeats, bs = (200, 1, 200) if quick else (1000, 5, 250)
     model = _train_lenet(2_000 if quick else 10_000)
     test = load("fashion-mnist", "test", n=n_test)
     x, y = test.x, test.y
-    variants = _variants(model, x, y, bs)
-    best: dict[str, float] = {}
-    acc: dict[str, float] = {}
     torch.manual_seed(0)
-    _scored(model, lambda a, b: PGD(eps=EPS, steps=2)(model, a, b), x[:bs], y[:bs], bs)  # warm-up
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            acc[name] = round(fn(), 2)
-            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
-    ips = {name: round(n_test / s, 1) for name, s in best.items()}
+    PGD(eps=EPS, steps=2)(model, x[:bs], y[:bs])  # warm-up
+    wall, cpu, robust, rows = _measure(model, x, y, bs, repeats)
+    ips = {name: round(n_test / sec, 1) for name, sec in wall.items()}
+    acc = {name: round(100.0 * k / n_test, 2) for name, k in robust.items()}
+    work = {name: r["forward_backward"] + r["forward_only"] / 3 for name, r in rows.items()}
     profile = step_profile(model, x[:bs], y[:bs], repeats)
     profile["torchattacks_total"] = _torchattacks_step_ms(model, x[:bs], y[:bs], repeats)
     with torch.no_grad():
@@ -218,8 +268,20 @@ def run(quick: bool) -> dict[str, Any]:
         },
         "clean_acc": clean,
         "img_per_s": ips,
-        "seconds": {k: round(v, 3) for k, v in best.items()},
+        "seconds": {k: round(v, 3) for k, v in wall.items()},
+        "cpu_seconds": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_time_ratio_vs_torchattacks": {
+            name: round(cpu["torchattacks"] / v, 3)
+            for name, v in cpu.items()
+            if name != "torchattacks"
+        },
         "robust_acc": acc,
+        "forward_rows": rows,
+        "work_ratio_vs_torchattacks": {
+            name: round(work["torchattacks"] / w, 3)
+            for name, w in work.items()
+            if name != "torchattacks"
+        },
         "ratio_vs_torchattacks": {
             name: round(v / ips["torchattacks"], 3)
             for name, v in ips.items()
