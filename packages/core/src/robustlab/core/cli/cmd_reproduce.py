@@ -63,7 +63,7 @@ def add_parser(sub: Any) -> None:
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
     """--executor, --slurm-partition, --slurm-account, --executor-opt, --max-jobs."""
-    g = p.add_argument_group("cluster (submitit; pip install 'robustlab-core[cluster]')")
+    g = p.add_argument_group("cluster (submitit; pip install submitit)")
     g.add_argument(
         "--executor",
         choices=EXECUTORS,

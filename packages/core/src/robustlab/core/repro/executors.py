@@ -14,7 +14,7 @@ Executors: ``local`` is submitit's ``LocalExecutor`` (subprocesses on this machi
 submitit's ``AutoExecutor`` on Slurm. Each job asks for its run's :class:`Resources`
 (``cpus_per_task``, ``gpus_per_node``, ``mem_gb``, ``timeout_min``); ``options`` (e.g.
 ``slurm_partition``) are passed to ``update_parameters`` as given. submitit is optional:
-``pip install 'robustlab-core[cluster]'``.
+``pip install submitit`` (the cluster extra of robustlab-core).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def require_submitit(executor: str) -> Any:
     except ImportError:
         raise ConfigError(
             f"--executor {executor} needs submitit, which is not installed; install it with "
-            "pip install 'robustlab-core[cluster]' (or: pip install submitit), or use "
+            "pip install submitit (or './packages/core[cluster]' from the source tree), or use "
             "--executor inline"
         ) from None
     return submitit
