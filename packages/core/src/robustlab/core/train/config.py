@@ -41,7 +41,9 @@ class TrainConfig:
         warmup: A name in ``schedules.WARMUPS``: "none", or a paper package's (e.g. "ctr/eq29",
             the CTR paper's eq. 29 warm-up factor).
         precision: "auto" (bf16 on CPUs with native bf16 support, fp16 on CUDA, else fp32),
-            "fp32", "bf16" or "fp16" (CUDA only; uses a gradient scaler).
+            "fp32", "bf16" or "fp16" (CUDA only; uses a gradient scaler). The training attacks
+            of adversarial methods follow it (method option ``attack_autocast="auto"``: bf16
+            for bf16 and, where the GPU has it, fp16 runs); validation attacks stay fp32.
         channels_last: Memory layout of conv models; None picks it with the precision.
         seed: One seed for weights, data order, augmentation and attack randomness.
         deterministic: Ask torch for deterministic kernels (slower on GPU).
