@@ -18,7 +18,7 @@ from sklearn.datasets import load_digits
 from torch import Tensor, nn
 
 from robustlab.core.attacks import ATTACKS, PGD
-from robustlab.core.eval import AttackSpec, Suite, evaluate
+from robustlab.core.eval import AttackSpec, EvalResult, Suite, evaluate
 from robustlab.core.eval.harness import derive_seed
 
 EPS = 0.1
@@ -60,7 +60,14 @@ def test_plan_defaults_and_overrides() -> None:
     assert _suite(early_stop=False).early_stop_plan() == [False]  # the spec's own setting wins
     custom = Suite("c", [AttackSpec("C", lambda **kw: ATTACKS.build("pgd", **kw), PGD_KW)])
     assert custom.early_stop_plan() == [False]  # a factory that does not name the option
-    assert Suite.parse("fgsm;pgd:steps=3;autoattack").early_stop_plan() == [True, True, False]
+    mixed = Suite.parse("fgsm;pgd:steps=3;apgd-ce;autoattack;square")
+    assert mixed.early_stop_plan() == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]  # only attacks that honour it
 
 
 def test_early_stop_never_raises_robust_accuracy(data: tuple) -> None:
@@ -78,6 +85,8 @@ def test_early_stop_never_raises_robust_accuracy(data: tuple) -> None:
     assert 0 < on.robust_acc["PGD"] < on.clean_acc  # the attack does something, not everything
     again = _eval(model, x, y, _suite())
     assert again.per_example == on.per_example  # deterministic
+    assert EvalResult.from_json(on.to_json()).early_stop is True
+    assert EvalResult.from_json(off.to_json()).early_stop is False
 
 
 def test_fooled_rows_leave_the_batch(data: tuple) -> None:
@@ -241,3 +250,24 @@ def test_independent_mode_keeps_its_semantics(data: tuple) -> None:
         robust = torch.zeros_like(ok)
         robust[ok] = model(x_adv).argmax(1) == y[ok]
     assert r.per_example["PGD"] == robust.tolist()
+
+
+@pytest.mark.parametrize("worst_case", [True, False])
+def test_sanity_pgd_follows_the_protocol(data: tuple, worst_case: bool, monkeypatch) -> None:
+    """The checks' PGD-10 early-stops exactly when the evaluation does."""
+    from robustlab.core.eval import SanityConfig, sanity
+
+    x, y, model = data
+    specs: list[Any] = []
+    original = sanity.attack_accuracy
+
+    def spy(m: nn.Module, spec: AttackSpec, *args: Any) -> tuple[float, float]:
+        specs.append(spec)
+        return original(m, spec, *args)
+
+    monkeypatch.setattr(sanity, "attack_accuracy", spy)
+    r = _eval(model, x[:64], y[:64], _suite(worst_case), checks=SanityConfig(n=64))
+    pgd = next(s for s in specs if s.kwargs.get("steps") == 10)
+    assert pgd.kwargs.get("early_stop", False) is worst_case
+    assert pgd.kwargs["alpha"] == pytest.approx(EPS / 4) and pgd.kwargs["random_start"]
+    assert r.flags["iterative_ge_single_step"]["passed"] is True

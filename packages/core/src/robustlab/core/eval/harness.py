@@ -13,7 +13,8 @@ Protocol per batch of examples (inputs in [0, 1], fp32):
    any iterate is done (AutoAttack's protocol: that iterate is its adversarial example and it
    counts as not robust) and leaves the attacked batch, which shrinks as examples fall. Robust
    accuracy can only go down by this (an example robust with early stop is robust without it);
-   independent mode keeps each attack's own setting.
+   independent mode keeps each attack's own setting. The sanity checks' default PGD-10 then
+   early-stops as well.
 3. Each ``x_adv`` is checked against the threat model; logits are checked for NaN/inf.
 
 Randomness: before attack ``i`` on batch ``b`` torch is seeded with a seed derived from
@@ -28,6 +29,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -42,6 +44,14 @@ from robustlab.core.eval.suites import AttackSpec, Suite, resolve_suite
 from robustlab.core.utils import config_hash, environment_info, get_device, get_logger
 
 log = get_logger(__name__)
+
+#: The sanity checks' iterative attack when the evaluation early-stops: their default PGD-10
+#: (step eps/4, random start; alpha is scaled with the check's eps) with early stop.
+_CHECK_PGD = AttackSpec(
+    "PGD-10",
+    "pgd",
+    {"eps": 1.0, "alpha": 0.25, "steps": 10, "random_start": True, "early_stop": True},
+)
 
 
 def derive_seed(seed: int, batch: int, attack: int) -> int:
@@ -117,6 +127,8 @@ def evaluate(
     x, y, dataset = _resolve_data(data, n, dataset)
     dev = get_device(device)
     cfg = checks if isinstance(checks, SanityConfig) else (SanityConfig() if checks else None)
+    if cfg is not None and cfg.iterative is None and any(stops):
+        cfg = replace(cfg, iterative=_CHECK_PGD)  # the checks' PGD-10 under the same protocol
     was_training = model.training
     model.to(dev).eval()
     cuda = [dev] if dev.type == "cuda" else []
