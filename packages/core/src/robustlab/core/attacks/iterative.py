@@ -171,25 +171,30 @@ class IterativeAttack(Attack):
         momentum: Tensor | None,
     ) -> Tensor:
         """The iteration on a shrinking batch: an example whose forward pass at iterate t shows it
-        fooled keeps iterate t and leaves the batch; every per-example tensor of the remaining
-        examples (iterate, clean input, bounds, labels, ctx, momentum) is compacted to their rows,
-        so later forwards and backwards cost only what is still active."""
+        fooled keeps iterate t and leaves the batch. The per-example tensors (iterate, clean input,
+        bounds, momentum) live in one stacked buffer (P, B, ...), so dropping the fallen rows is a
+        single gather and later forwards and backwards cost only what is still active."""
         out = x_adv  # (B, ...): rows are written when their example falls, the rest at the end
+        parts = [x_adv, x, bounds[0], bounds[1]] + ([momentum] if momentum is not None else [])
+        buf = torch.stack(parts)
         idx = torch.arange(len(x), device=x.device)
-        xa, xc, lo, hi, ya, ca, mom = x_adv, x, bounds[0], bounds[1], y, ctx, momentum
+        ya, ca = y, ctx
         for _ in range(self.steps):
+            xa, xc, lo, hi = buf[0], buf[1], buf[2], buf[3]
+            mom = buf[4] if momentum is not None else None
             grad, logits, _ = self.loss_and_grad(model, xa, ya, ca)
             fell = self.fooled(logits, ya, ca)
-            if bool(fell.any()):
+            any_fell = bool(fell.any())
+            if any_fell:
                 out[idx[fell]] = xa[fell]
+            with torch.no_grad():  # every row steps (in place), then the fallen ones are dropped
+                stepped = self._step(xa, xc, self._direction(grad, mom), (lo, hi))
+                if stepped is not xa:
+                    xa.copy_(stepped)
+            if any_fell:
                 keep = (~fell).nonzero().squeeze(1)
                 if keep.numel() == 0:
                     return out
-                idx, xa, xc, ya, grad = idx[keep], xa[keep], xc[keep], ya[keep], grad[keep]
-                lo, hi, ca = lo[keep], hi[keep], self.sub_ctx(ca, keep)
-                mom = mom[keep] if mom is not None else None
-            with torch.no_grad():
-                xa = self._step(xa, xc, self._direction(grad, mom), (lo, hi))
-        if xa is not out:  # (no example fell and the steps ran in place: out is already xa)
-            out[idx] = xa
+                idx, buf, ya, ca = idx[keep], buf[:, keep], ya[keep], self.sub_ctx(ca, keep)
+        out[idx] = buf[0]
         return out
