@@ -223,3 +223,26 @@ def test_cli_shard_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "out of range" in capsys.readouterr().err
     assert main(["eval", "--dataset", "digits-28"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_merge_keeps_early_stop_and_rejects_a_mix(
+    model: nn.Module, data: tuple[Tensor, Tensor]
+) -> None:
+    shards = run_shards(model, data, 2)
+    assert all(s.early_stop for s in shards)  # worst-case default
+    assert merge_shards(shards).early_stop is True
+    suite = resolve_suite(SUITE, EPS)
+    off = evaluate_shard(
+        model,
+        data,
+        suite,
+        "1/2",
+        n=N,
+        batch_size=BATCH,
+        seed=3,
+        progress=False,
+        checks=False,
+        early_stop=False,
+    )
+    with pytest.raises(ConfigError, match="with and without early stop"):
+        merge_shards([shards[0], off])

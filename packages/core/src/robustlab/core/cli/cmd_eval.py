@@ -57,6 +57,13 @@ def add_parser(sub: Any) -> None:
         help="worst case over the suite (AutoAttack protocol) or each attack on all examples",
     )
     p.add_argument(
+        "--early-stop",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="stop attacking an example once it is fooled (auto: on in worst-case mode, the "
+        "AutoAttack protocol; off in independent mode)",
+    )
+    p.add_argument(
         "--state", default=None, help="state file for resuming (default: <out>.state.json)"
     )
     p.add_argument("--no-checks", action="store_true", help="skip the sanity checks")
@@ -151,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         "progress": not args.no_progress,
         "checks": checks,
         "architecture": arch,
+        "early_stop": {"auto": None, "on": True, "off": False}[args.early_stop],
     }
     if shard is None:
         result = evaluate(model, args.dataset, suite, **opts)

@@ -162,13 +162,20 @@ def random_search_acc(
     model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, draws: int, gen: torch.Generator
 ) -> float:
     """Accuracy (percent) under uniform random points in the Linf ball (random directions on the
-    L2 sphere): an example counts as robust if it and all ``draws`` points are classified right."""
+    L2 sphere): an example counts as robust if it and all ``draws`` points are classified right.
+
+    Only the examples still robust are forwarded at each draw (the noise of every draw is drawn
+    for the whole batch, so the result does not depend on which rows are skipped)."""
     robust = model(x).argmax(1) == y
     for _ in range(draws):
         noise = torch.rand(x.shape, generator=gen).to(x.device) * 2 - 1
         if norm == "L2":
             noise = noise / noise.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        robust &= model((x + eps * noise).clamp(0, 1)).argmax(1) == y
+        rows = robust.nonzero().flatten()
+        if len(rows) == 0:
+            continue  # keep drawing: the generator advances exactly as before
+        pred = model((x[rows] + eps * noise[rows]).clamp(0, 1)).argmax(1)
+        robust[rows] = pred == y[rows]
     return 100.0 * int(robust.sum()) / max(len(y), 1)
 
 

@@ -333,6 +333,13 @@ def merge_shards(results: Sequence[EvalResult], names: Sequence[str] | None = No
                     f"differs ({ref.get(key)!r} vs {info['fingerprint'].get(key)!r}); merge the "
                     "shards of one evaluation (same model, data, suite, seed, batch size, n)"
                 )
+    stops = {bool(r.early_stop) for r in results}
+    if len(stops) > 1:
+        raise ConfigError(
+            "the shards were evaluated with and without early stop "
+            f"({', '.join(f'{nm}: {r.early_stop}' for r, nm in zip(results, names))}); re-run the "
+            "odd ones with the same --early-stop setting"
+        )
     n = int(ref["n"])
     _check_tiling(list(zip(infos, names)), n)
     order = sorted(range(len(results)), key=lambda k: infos[k]["start"])
@@ -380,6 +387,7 @@ def merge_shards(results: Sequence[EvalResult], names: Sequence[str] | None = No
         wall_time=round(sum(r.wall_time for r in shards), 4),
         eps_sweep=first.eps_sweep,
         meta=meta,
+        early_stop=first.early_stop,
     )
 
 
