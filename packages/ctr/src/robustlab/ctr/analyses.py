@@ -157,7 +157,8 @@ def attack_accuracy(
 
     Returns:
         ``acc/<label>`` for each attack, ``clean_acc`` (on the same examples; core's figures
-        draw it at eps 0) and ``asr/<label>`` if asked, each behind ``prefix``.
+        draw it at eps 0) and ``asr/<label>`` if asked, each behind ``prefix``, and ``n_eval``
+        (the number of examples attacked, so verdicts use the right n).
     """
     from robustlab.core.eval import AttackSpec, Suite, evaluate
 
@@ -190,7 +191,7 @@ def attack_accuracy(
             acc |= {s.label: float(result.robust_acc[s.label]) for s in group}
     finally:
         model.train(was_training)
-    out: dict[str, float] = {f"{prefix}clean_acc": clean}
+    out: dict[str, float] = {f"{prefix}clean_acc": clean, f"{prefix}n_eval": float(len(ys))}
     for spec in specs:
         out[f"{prefix}acc/{spec.label}"] = acc[spec.label]
         if asr:

@@ -86,6 +86,22 @@ class Outcomes:
         return found.pop() if len(found) == 1 else None
 
 
+def examples_behind(key: str, metrics: dict[str, Any]) -> int | None:
+    """How many test examples ``key`` was measured on.
+
+    An analysis that attacks a subset reports its own ``<namespace>/n_eval`` beside its metrics
+    (e.g. ``curve/n_eval`` for ``curve/acc/FGSM eps=2/255``); the longest such namespace of
+    ``key`` wins, else the run's ``n_eval``. None when neither is known.
+    """
+    parts = key.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        value = metrics.get("/".join(parts[:i]) + "/n_eval")
+        if value:
+            return int(value)
+    value = metrics.get("n_eval")
+    return int(value) if value else None
+
+
 def measure(
     cell: Cell, runs: dict[str, dict[str, Any]], loader: Outcomes, metric: str | None = None
 ) -> Measurement:
@@ -96,8 +112,7 @@ def measure(
     value = metrics.get(key)
     if value is None:
         return Measurement(None)
-    n_eval = metrics.get("n_eval")
-    n = int(n_eval) if n_eval else None
+    n = examples_behind(key, metrics)
     seeds = tuple(float(m[key]) for m in state.get("seed_metrics", {}).values() if key in m)
     proportion = key != "n_eval" and (cell.kind != "other" or key != cell.metric)
     vec = None if len(seeds) >= 2 or not proportion else loader.vector(cell.run, key, float(value))
