@@ -266,8 +266,37 @@ def test_sanity_pgd_follows_the_protocol(data: tuple, worst_case: bool, monkeypa
         return original(m, spec, *args)
 
     monkeypatch.setattr(sanity, "attack_accuracy", spy)
-    r = _eval(model, x[:64], y[:64], _suite(worst_case), checks=SanityConfig(n=64))
+    # FGSM first (the checks' budget) and the suite's PGD at another eps: the check runs PGD-10
+    suite = Suite(
+        "fp",
+        [
+            AttackSpec("FGSM", "fgsm", {"eps": EPS}),
+            AttackSpec("PGD", "pgd", {**PGD_KW, "eps": 2 * EPS}),
+        ],
+        worst_case=worst_case,
+    )
+    r = _eval(model, x[:64], y[:64], suite, checks=SanityConfig(n=64))
     pgd = next(s for s in specs if s.kwargs.get("steps") == 10)
     assert pgd.kwargs.get("early_stop", False) is worst_case
     assert pgd.kwargs["alpha"] == pytest.approx(EPS / 4) and pgd.kwargs["random_start"]
     assert r.flags["iterative_ge_single_step"]["passed"] is True
+
+
+@pytest.mark.parametrize("worst_case", [True, False])
+def test_sanity_reuses_the_suites_own_pgd(data: tuple, worst_case: bool, monkeypatch) -> None:
+    """A suite whose own iterative attack ran alone at the checks' budget spares the PGD-10."""
+    from robustlab.core.eval import SanityConfig, sanity
+
+    x, y, model = data
+    specs: list[Any] = []
+    original = sanity.attack_accuracy
+
+    def spy(m: nn.Module, spec: AttackSpec, *args: Any) -> tuple[float, float]:
+        specs.append(spec)
+        return original(m, spec, *args)
+
+    monkeypatch.setattr(sanity, "attack_accuracy", spy)
+    r = _eval(model, x[:64], y[:64], _suite(worst_case), checks=SanityConfig(n=64))
+    assert [s.kwargs.get("steps") for s in specs] == [1]  # the single-step check only
+    flag = r.flags["iterative_ge_single_step"]
+    assert "PGD" in flag["detail"] and flag["iterative"] == pytest.approx(r.robust_acc["PGD"])

@@ -95,6 +95,15 @@ class SanityConfig:
         )
 
 
+#: The sanity checks' iterative attack when the evaluation early-stops: their default PGD-10
+#: (step eps/4, random start; alpha is scaled with the check's eps) with early stop.
+CHECK_PGD_EARLY_STOP = AttackSpec(
+    "PGD-10",
+    "pgd",
+    {"eps": 1.0, "alpha": 0.25, "steps": 10, "random_start": True, "early_stop": True},
+)
+
+
 def flag(passed: bool | None, detail: str, **values: Any) -> Flag:
     """A check's outcome."""
     return {"passed": passed, "detail": detail, **values}

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from robustlab.core.attacks.base import Attack
-from robustlab.core.eval.checks import SanityConfig, threat_violation
+from robustlab.core.eval.checks import CHECK_PGD_EARLY_STOP, SanityConfig, threat_violation
 from robustlab.core.eval.result import EvalResult
 from robustlab.core.eval.sanity import run_sanity
 from robustlab.core.eval.state import EvalState
@@ -44,14 +44,6 @@ from robustlab.core.eval.suites import AttackSpec, Suite, resolve_suite
 from robustlab.core.utils import config_hash, environment_info, get_device, get_logger
 
 log = get_logger(__name__)
-
-#: The sanity checks' iterative attack when the evaluation early-stops: their default PGD-10
-#: (step eps/4, random start; alpha is scaled with the check's eps) with early stop.
-_CHECK_PGD = AttackSpec(
-    "PGD-10",
-    "pgd",
-    {"eps": 1.0, "alpha": 0.25, "steps": 10, "random_start": True, "early_stop": True},
-)
 
 
 def derive_seed(seed: int, batch: int, attack: int) -> int:
@@ -128,7 +120,9 @@ def evaluate(
     dev = get_device(device)
     cfg = checks if isinstance(checks, SanityConfig) else (SanityConfig() if checks else None)
     if cfg is not None and cfg.iterative is None and any(stops):
-        cfg = replace(cfg, iterative=_CHECK_PGD)  # the checks' PGD-10 under the same protocol
+        cfg = replace(
+            cfg, iterative=CHECK_PGD_EARLY_STOP
+        )  # the checks' PGD-10 under the same protocol
     was_training = model.training
     model.to(dev).eval()
     cuda = [dev] if dev.type == "cuda" else []
