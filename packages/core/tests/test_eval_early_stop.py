@@ -252,13 +252,11 @@ def test_independent_mode_keeps_its_semantics(data: tuple) -> None:
     assert r.per_example["PGD"] == robust.tolist()
 
 
-@pytest.mark.parametrize("worst_case", [True, False])
-def test_sanity_pgd_follows_the_protocol(data: tuple, worst_case: bool, monkeypatch) -> None:
-    """The checks' PGD-10 early-stops exactly when the evaluation does."""
-    from robustlab.core.eval import SanityConfig, sanity
+def _spy_check_attacks(monkeypatch: pytest.MonkeyPatch) -> list[AttackSpec]:
+    """Record the spec of every attack the sanity checks run (in order)."""
+    from robustlab.core.eval import sanity
 
-    x, y, model = data
-    specs: list[Any] = []
+    specs: list[AttackSpec] = []
     original = sanity.attack_accuracy
 
     def spy(m: nn.Module, spec: AttackSpec, *args: Any) -> tuple[float, float]:
@@ -266,6 +264,16 @@ def test_sanity_pgd_follows_the_protocol(data: tuple, worst_case: bool, monkeypa
         return original(m, spec, *args)
 
     monkeypatch.setattr(sanity, "attack_accuracy", spy)
+    return specs
+
+
+@pytest.mark.parametrize("worst_case", [True, False])
+def test_sanity_pgd_follows_the_protocol(data: tuple, worst_case: bool, monkeypatch) -> None:
+    """The checks' PGD-10 early-stops exactly when the evaluation does."""
+    from robustlab.core.eval import SanityConfig
+
+    x, y, model = data
+    specs = _spy_check_attacks(monkeypatch)
     # FGSM first (the checks' budget) and the suite's PGD at another eps: the check runs PGD-10
     suite = Suite(
         "fp",
@@ -285,17 +293,10 @@ def test_sanity_pgd_follows_the_protocol(data: tuple, worst_case: bool, monkeypa
 @pytest.mark.parametrize("worst_case", [True, False])
 def test_sanity_reuses_the_suites_own_pgd(data: tuple, worst_case: bool, monkeypatch) -> None:
     """A suite whose own iterative attack ran alone at the checks' budget spares the PGD-10."""
-    from robustlab.core.eval import SanityConfig, sanity
+    from robustlab.core.eval import SanityConfig
 
     x, y, model = data
-    specs: list[Any] = []
-    original = sanity.attack_accuracy
-
-    def spy(m: nn.Module, spec: AttackSpec, *args: Any) -> tuple[float, float]:
-        specs.append(spec)
-        return original(m, spec, *args)
-
-    monkeypatch.setattr(sanity, "attack_accuracy", spy)
+    specs = _spy_check_attacks(monkeypatch)
     r = _eval(model, x[:64], y[:64], _suite(worst_case), checks=SanityConfig(n=64))
     assert [s.kwargs.get("steps") for s in specs] == [1]  # the single-step check only
     flag = r.flags["iterative_ge_single_step"]

@@ -52,7 +52,7 @@ class HelperRunError(RobustlabError):
 
 
 def need_ref(role: str) -> str:
-    """The placeholder for dependency ``role``'s training run directory in attack options.
+    """The reference to dependency ``role``'s training run directory in attack options.
 
     E.g. ``AttackSpec("transfer PGD", "pcloss/transfer", {"source_run": need_ref("substitute")})``
     with ``RunSpec(..., needs={"substitute": "fmnist-cnn3-ce"})``.
@@ -110,7 +110,7 @@ def resolve_need_refs(obj: Any, dirs: Mapping[str, str], run_id: str = "") -> An
     other objects are returned unchanged.
 
     Raises:
-        ValueError: a placeholder names a role the run does not declare in ``needs``.
+        ValueError: a reference names a role the run does not declare in ``needs``.
     """
     if isinstance(obj, str) and obj.startswith(NEED_PREFIX):
         role = obj[len(NEED_PREFIX) :]
