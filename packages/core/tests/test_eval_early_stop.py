@@ -157,6 +157,7 @@ def test_training_attack_is_bit_identical_to_plain_pgd(data: tuple, train_mode: 
         ("apgd-ce", {"eps": EPS, "steps": 20}),
         ("apgd-t", {"eps": EPS, "steps": 10, "n_target_classes": 2}),
         ("apgd-dlr", {"eps": 0.5, "steps": 10, "norm": "L2"}),
+        ("spsa", {"eps": EPS, "steps": 6, "samples": 16, "lr": 0.05}),
     ],
 )
 def test_early_stop_respects_the_threat_model(data: tuple, name: str, kw: dict) -> None:
@@ -177,7 +178,8 @@ def test_early_stop_respects_the_threat_model(data: tuple, name: str, kw: dict) 
     assert float(size.max()) <= kw["eps"] + 1e-6
     assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
     assert rows_es <= rows_plain and (rows_es < rows_plain or name == "fgsm-rs")
-    if "restarts" not in kw:  # (restarts draw their starts for the examples still standing)
+    # restarts and SPSA draw their random starts / directions for the examples still standing
+    if "restarts" not in kw and name != "spsa":
         with torch.no_grad():
             fooled, fooled_plain = model(x_adv).argmax(1) != y, model(plain).argmax(1) != y
         assert not (fooled_plain & ~fooled).any()  # fooled without early stop => fooled with it

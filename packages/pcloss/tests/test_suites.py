@@ -87,3 +87,21 @@ def test_parse_row() -> None:
     for bad in ("Clean", "PGD eps=", "FOO eps=0.1"):
         with pytest.raises(ValueError, match="not an attack row"):
             S.parse_row(bad)
+
+
+def test_early_stop_settings_per_profile() -> None:
+    """fmnist/paper score every iterative white-box attack AutoAttack's way (first fooling
+    iterate); quick keeps the last iterate; SPSA early-stops in both; transfer and FGSM never."""
+    from robustlab.pcloss.defaults import FMNIST, PAPER, QUICK
+
+    rows = [f"{a} eps=0.1" for a in ("BIM", "PGD", "MIM")]
+    for profile, on in ((QUICK, False), (FMNIST, True), (PAPER, True)):
+        s = profile.attacks
+        specs = [S.row_spec(r, s) for r in rows]
+        specs += S.margin_specs(("0.1",), s) + S.bim_eps10_specs(("0.1",), s)
+        specs += [S.row_spec(r, s, large=True) for r in ("PGD eps=0.1", "MIM eps=0.1")]
+        assert all(spec.kwargs.get("early_stop", False) is on for spec in specs), profile.name
+        assert "early_stop" not in S.row_spec("FGSM eps=0.1", s).kwargs
+        assert S.row_spec("SPSA eps=0.3", s).kwargs["early_stop"] is True
+        transfer = S.row_spec("PGD eps=0.1", s, transfer={"source_run": "run"})
+        assert "early_stop" not in transfer.kwargs  # the inner attack sees only the substitute
