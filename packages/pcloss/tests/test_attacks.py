@@ -91,6 +91,10 @@ def test_transfer_examples_are_crafted_once_per_substitute_and_image(
     other = ATTACKS.build("pcloss/transfer", source_run=str(run), seed=7, **KW)
     assert torch.equal(other(target, data.x[rows], data.y[rows]), full[rows])
     assert sorted((run / attacks.CACHE_DIR).iterdir()) == files  # nothing crafted again
+    files[0].write_bytes(b"damaged")  # a damaged block is crafted again, identically
+    attacks._BLOCKS.clear()
+    again = ATTACKS.build("pcloss/transfer", source_run=str(run), seed=2, **KW)
+    assert torch.equal(again(target, data.x[:16], data.y[:16]), full[:16])
     # each block is the inner attack run on exactly that block, with its own derived seed
     inner_kw = {k: v for k, v in KW.items() if k != "attack"}
     block1 = attacks.crafted_block(str(run), "pgd", inner_kw, 1)

@@ -79,6 +79,19 @@ def _checkpoint_digest(source_run: str) -> str:
     return hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
 
 
+def _read_block(path: Path) -> Tensor | None:
+    """A stored block, or None when there is none or it cannot be read (then it is crafted
+    again and replaced)."""
+    if not path.exists():
+        return None
+    try:
+        x_adv = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file: say so and craft the block again
+        log.warning("transfer cache %s is unreadable (%s); crafting the block again", path, exc)
+        return None
+    return x_adv if isinstance(x_adv, Tensor) else None
+
+
 def crafted_block(
     source_run: str,
     attack: str,
@@ -101,9 +114,8 @@ def crafted_block(
     if mem in _BLOCKS:
         return _BLOCKS[mem]
     path = Path(source_run) / CACHE_DIR / f"{tag}-{block}.pt"
-    if path.exists():
-        x_adv = torch.load(path, map_location="cpu", weights_only=True)
-    else:
+    x_adv = _read_block(path)
+    if x_adv is None:
         x, y, _ = _test_split(source_run)
         xb, yb = x[block * BLOCK : (block + 1) * BLOCK], y[block * BLOCK : (block + 1) * BLOCK]
         seed = int(config_hash({**settings, "block": block}, length=7), 16)
