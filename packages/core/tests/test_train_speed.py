@@ -55,9 +55,23 @@ BASE: dict[str, Any] = dict(
 
 # SHA-256 (first 16 hex digits) of model.safetensors' tensors after the BASE run of each method,
 # recorded with the code of commit e7653d7 (before the attacks followed the run's precision) on
-# an Intel Xeon with AMX, one thread; key: (torch, ATen CPU capability, ONEDNN_MAX_CPU_ISA).
-RECORDED: dict[tuple[str, str, str], dict[str, str]] = {
-    ("2.14.1+cu130", "AVX512", "ALL"): {
+# an Intel Xeon with AMX, one thread; key: (torch, ATen CPU capability, ONEDNN_MAX_CPU_ISA, CPU
+# vendor). The same capability on another vendor's CPU runs other oneDNN kernels (other bits): the
+# AuthenticAMD entry was recorded on an AMD EPYC with AVX512-BF16 at commit 3007201, whose
+# training code is that of 7062f06 (which matched the GenuineIntel entries).
+RECORDED: dict[tuple[str, str, str, str], dict[str, str]] = {
+    ("2.14.1+cu130", "AVX512", "ALL", "AuthenticAMD"): {
+        "natural": "0afb341441961d0b",
+        "madry-at": "cfb78536e114fb48",
+        "trades": "fa2565680cd75e18",
+        "mart": "5375fe9adb55d322",
+        "fast-at": "328985f1460c6356",
+        "free-at": "2ba0ebead454cc00",
+        "awp-at": "6505ee2157ef498d",
+        "awp-trades": "bd9eaefa19ce7fb2",
+        "lbgat": "a30994ff0eba9259",
+    },
+    ("2.14.1+cu130", "AVX512", "ALL", "GenuineIntel"): {
         "natural": "8c1129ae94c3dfe3",
         "madry-at": "8ce86f6bc31e4543",
         "trades": "19f7860a32d8ec9d",
@@ -68,7 +82,7 @@ RECORDED: dict[tuple[str, str, str], dict[str, str]] = {
         "awp-trades": "a2c615f593fdc5a7",
         "lbgat": "a5b344b149e705bb",
     },
-    ("2.14.1+cu130", "AVX2", "ALL"): {
+    ("2.14.1+cu130", "AVX2", "ALL", "GenuineIntel"): {
         "natural": "7c9644f2205ced88",
         "madry-at": "937d42039fb30295",
         "trades": "60fd8ba7ce1a640f",
@@ -79,7 +93,7 @@ RECORDED: dict[tuple[str, str, str], dict[str, str]] = {
         "awp-trades": "899bef5ffc000462",
         "lbgat": "327231fc2193fb81",
     },
-    ("2.14.1+cu130", "AVX2", "AVX2"): {
+    ("2.14.1+cu130", "AVX2", "AVX2", "GenuineIntel"): {
         "natural": "ee023dcba5bebd58",
         "madry-at": "13f5e531259951fc",
         "trades": "fab02ce5f841fec9",
@@ -104,9 +118,20 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _environment() -> tuple[str, str, str]:
+def _cpu_vendor() -> str:
+    """``vendor_id`` of /proc/cpuinfo (GenuineIntel, AuthenticAMD), or "unknown"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _environment() -> tuple[str, str, str, str]:
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    return torch.__version__, torch.backends.cpu.get_cpu_capability(), isa
+    return torch.__version__, torch.backends.cpu.get_cpu_capability(), isa, _cpu_vendor()
 
 
 def _weights_digest(run_dir: Path) -> str:
