@@ -22,6 +22,7 @@ Measured on the fmnist profile: README, "Results".
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -73,7 +74,9 @@ def _test_split(source_run: str) -> tuple[Tensor, Tensor, dict[bytes, int]]:
     return _INDEX[key]
 
 
+@functools.cache
 def _checkpoint_digest(source_run: str) -> str:
+    """Digest of the substitute's checkpoint, read once per process and run directory."""
     run = Path(source_run)
     ckpt = run / json.loads((run / "metrics.json").read_text())["checkpoint"]
     return hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
@@ -109,7 +112,8 @@ def crafted_block(
         x_adv (n, C, H, W) in [0, 1] on the CPU, n = BLOCK (fewer for the last block).
     """
     settings = {"attack": attack, "kwargs": kwargs, "block_size": BLOCK}
-    tag = config_hash({**settings, "substitute": _checkpoint_digest(source_run)}, length=16)
+    digest = _checkpoint_digest(str(Path(source_run).resolve()))
+    tag = config_hash({**settings, "substitute": digest}, length=16)
     mem = (str(Path(source_run).resolve()), tag, block)
     if mem in _BLOCKS:
         return _BLOCKS[mem]

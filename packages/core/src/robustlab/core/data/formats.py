@@ -161,7 +161,8 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         mat = loadmat(str(path), variable_names=["X", "y"])
     except (ValueError, TypeError, OSError, NotImplementedError) as exc:
-        # scipy raises NotImplementedError for MATLAB v7.3 (HDF5) files: not SVHN's format.
+        # loadmat reports MATLAB v7.3 (HDF5) files with NotImplementedError; SVHN ships v5
+        # files, so such a file is reported as unreadable like any other damaged one.
         raise _corrupt(path, f"cannot read MATLAB file ({exc})") from None
     if "X" not in mat or "y" not in mat:
         raise _corrupt(path, "missing variable 'X' or 'y'")
